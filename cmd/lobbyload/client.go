@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// lobby is the shared state of one run: the table of member ids, the "everyone has seen everyone" tracking,
+// and the first fatal error. Each member's view is owned by its reader goroutine; the main goroutine reads it
+// only after the readers have stopped.
+type lobby struct {
+	cfg    *config
+	dialer *websocket.Dialer
+	want   int // how many others each member must see: members-1
+
+	// ids maps every id seen to a small index, so a member's view is a bitset (5000 members × 5000 ids as
+	// maps of strings would take gigabytes; as bitsets it is 3 MB).
+	idMu sync.RWMutex
+	ids  map[string]int32
+
+	start    time.Time     // first dial
+	pending  atomic.Int64  // members whose view is not complete yet
+	doneAt   atomic.Int64  // ns after start when pending first reached 0
+	done     chan struct{} // closed when pending first reaches 0
+	doneOnce sync.Once
+	frozen   atomic.Bool // set before teardown: readers stop applying events
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	readWG sync.WaitGroup
+
+	errMu   sync.Mutex
+	errs    []string
+	nerrs   int
+	onRelay func(m *member, k msgKind, from []byte) // relay scenario hook, called from the reader
+}
+
+func newLobby(ctx context.Context, cfg *config, members int) *lobby {
+	l := &lobby{
+		cfg:  cfg,
+		want: members - 1,
+		ids:  make(map[string]int32, members),
+		done: make(chan struct{}),
+		dialer: &websocket.Dialer{
+			// Always dial the checked loopback address, whatever the URL's host resolves to.
+			NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", cfg.dialAddr)
+			},
+			HandshakeTimeout: 15 * time.Second,
+			ReadBufferSize:   4096,
+			WriteBufferSize:  2048,         // a relay message (~1.2 KB) fits in one frame
+			WriteBufferPool:  &sync.Pool{}, // idle members hold no write buffer
+		},
+	}
+	l.pending.Store(int64(members))
+	l.ctx, l.cancel = context.WithCancelCause(ctx)
+	return l
+}
+
+// fail records a fatal error and stops the run.
+func (l *lobby) fail(err error) {
+	l.errorf("%v", err)
+	l.cancel(err)
+}
+
+// errorf records a non-fatal error (a wrong event, an error message from the server).
+func (l *lobby) errorf(format string, args ...any) {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	l.nerrs++
+	if len(l.errs) < maxErrors {
+		l.errs = append(l.errs, fmt.Sprintf(format, args...))
+	}
+}
+
+// copyErrors moves the recorded errors into the report.
+func (l *lobby) copyErrors(rep *report) {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	for _, e := range l.errs {
+		rep.errorf("%s", e)
+	}
+	rep.nerrs += l.nerrs - len(l.errs)
+}
+
+// index returns the index of an id, assigning the next one on first sight.
+func (l *lobby) index(id []byte) int32 {
+	l.idMu.RLock()
+	i, ok := l.ids[string(id)] // no allocation: the compiler recognises map[string(bytes)]
+	l.idMu.RUnlock()
+	if ok {
+		return i
+	}
+	l.idMu.Lock()
+	defer l.idMu.Unlock()
+	if i, ok := l.ids[string(id)]; ok {
+		return i
+	}
+	i = int32(len(l.ids))
+	l.ids[string(id)] = i
+	return i
+}
+
+// finished reports a member's view becoming complete (or incomplete again).
+func (l *lobby) finished(complete bool) {
+	if !complete {
+		l.pending.Add(1)
+		return
+	}
+	if l.pending.Add(-1) == 0 {
+		l.doneOnce.Do(func() {
+			l.doneAt.Store(int64(time.Since(l.start)))
+			close(l.done)
+		})
+	}
+}
+
+// member is one client connection and its view of the room.
+type member struct {
+	l      *lobby
+	n      int // dial order
+	conn   *websocket.Conn
+	wmu    sync.Mutex    // one writer at a time (gorilla allows one concurrent writer)
+	selfCh chan struct{} // closed when self-connected arrives
+
+	// Owned by the reader goroutine; read by main after readWG.Wait.
+	id        string
+	idx       int32
+	ready     bool
+	seen      bitset
+	count     int
+	connected int64 // connected events received
+	pair      atomic.Pointer[pair]
+}
+
+// dial connects member n and starts its reader.
+func (l *lobby) dial(ctx context.Context, n int) (*member, error) {
+	conn, resp, err := l.dialer.DialContext(ctx, l.cfg.url.String(), nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dial member %d: %w", n, err)
+	}
+	conn.SetReadLimit(1 << 20)
+	m := &member{l: l, n: n, conn: conn, idx: -1, selfCh: make(chan struct{}), seen: newBitset(l.want + 1)}
+	l.readWG.Add(1)
+	go m.read()
+	return m, nil
+}
+
+// dialAll connects n members with at most --dial-concurrency dials in flight, and returns them with each
+// dial's latency (WebSocket handshake included); it stops at the first failure.
+func (l *lobby) dialAll(n int) ([]*member, []time.Duration) {
+	members := make([]*member, n)
+	latency := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(l.cfg.concurrency, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l.ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				m, err := l.dial(l.ctx, i)
+				if err != nil {
+					if l.ctx.Err() == nil {
+						l.fail(err)
+					}
+					return
+				}
+				members[i], latency[i] = m, time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	return members, latency
+}
+
+// read is the member's only reader: it applies lobby events to the view and hands relays to onRelay.
+func (m *member) read() {
+	defer m.l.readWG.Done()
+	buf := make([]byte, 0, 512)
+	for {
+		_, r, err := m.conn.NextReader()
+		if err == nil {
+			buf, err = readAll(buf[:0], r)
+		}
+		if m.l.frozen.Load() {
+			return
+		}
+		if err != nil {
+			if m.l.ctx.Err() == nil {
+				m.l.fail(fmt.Errorf("member %d: connection lost: %w", m.n, err))
+			}
+			return
+		}
+		m.handle(buf)
+	}
+}
+
+// readAll appends one message to buf, reusing its memory across messages.
+func readAll(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func (m *member) handle(msg []byte) {
+	l := m.l
+	k, arg := classify(msg)
+	switch k {
+	case kindSelf:
+		if m.ready {
+			l.errorf("member %d: second self-connected", m.n)
+			return
+		}
+		m.id, m.idx, m.ready = string(arg), l.index(arg), true
+		close(m.selfCh)
+		if m.count == l.want {
+			l.finished(true)
+		}
+	case kindConnected:
+		m.connected++
+		i := l.index(arg)
+		switch {
+		case !m.ready:
+			l.errorf("member %d: connected event before self-connected", m.n)
+		case i == m.idx:
+			l.errorf("member %d: told about itself joining", m.n)
+		case m.seen.has(i):
+			l.errorf("member %d: duplicate connected for %s", m.n, arg)
+		default:
+			m.seen.set(i)
+			m.setCount(m.count + 1)
+		}
+	case kindDisconnected:
+		i := l.index(arg)
+		if !m.seen.has(i) {
+			l.errorf("member %d: disconnected for %s, which it did not know", m.n, arg)
+			return
+		}
+		m.seen.clear(i)
+		m.setCount(m.count - 1)
+	case kindOffer, kindAnswer:
+		if l.onRelay != nil {
+			l.onRelay(m, k, arg)
+		} else {
+			l.errorf("member %d: unexpected relay message", m.n)
+		}
+	case kindError:
+		l.errorf("member %d: server error %q: %.200s", m.n, arg, msg)
+	}
+}
+
+func (m *member) setCount(c int) {
+	was := m.ready && m.count == m.l.want
+	m.count = c
+	now := m.ready && m.count == m.l.want
+	if now != was {
+		m.l.finished(now)
+	}
+}
+
+// write sends one text message.
+func (m *member) write(b []byte) error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	return m.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// teardown stops the readers and closes every connection; afterwards the views may be read.
+func (l *lobby) teardown(members []*member) {
+	l.frozen.Store(true)
+	bye := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	for _, m := range members {
+		if m == nil {
+			continue
+		}
+		// A polite close frame, but never wait for the answer: the socket is closed right after.
+		_ = m.conn.WriteControl(websocket.CloseMessage, bye, time.Now().Add(50*time.Millisecond))
+		m.conn.Close()
+	}
+	l.readWG.Wait()
+}
+
+// bitset is a set of small integers.
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) has(i int32) bool {
+	w := int(i) / 64
+	return w < len(b) && b[w]&(1<<(uint(i)%64)) != 0
+}
+
+func (b *bitset) set(i int32) {
+	w := int(i) / 64
+	for w >= len(*b) {
+		*b = append(*b, 0)
+	}
+	(*b)[w] |= 1 << (uint(i) % 64)
+}
+
+func (b bitset) clear(i int32) {
+	if w := int(i) / 64; w < len(b) {
+		b[w] &^= 1 << (uint(i) % 64)
+	}
+}

@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/p2plobby/p2plobby/internal/browsertest"
+	"github.com/p2plobby/p2plobby/internal/lobbytest"
+)
+
+// page is one person: a browser of its own with the lobby page open.
+type page struct {
+	t    testing.TB
+	ctx  context.Context
+	name string
+}
+
+// open starts a browser, sets the remembered name (as the page would after a previous visit) and opens
+// the room. It returns once the page has joined the lobby.
+func open(t testing.TB, s *lobbytest.Server, room, name string) *page {
+	t.Helper()
+	p := &page{t: t, ctx: browsertest.New(t), name: name}
+	// localStorage is per origin, so set the name from a page of the server's origin first.
+	p.do(chromedp.Navigate(s.URL + "/healthz"))
+	p.eval(fmt.Sprintf(`localStorage.setItem('p2plobby.name', %s)`, jsString(name)), nil)
+	p.do(chromedp.Navigate(s.URL + "/?room=" + url.QueryEscape(room)))
+	p.waitFor("joined the lobby", `window.p2plobby?.lobby.status === 'open' && !!window.p2plobby.lobby.id`, 15*time.Second)
+	return p
+}
+
+// do runs chromedp actions, failing the test on error.
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v", p.name, err)
+	}
+}
+
+// eval evaluates a JS expression (awaiting a promise) and decodes its JSON value into out (if not nil).
+func (p *page) eval(expr string, out any) {
+	p.t.Helper()
+	if err := p.tryEval(expr, out); err != nil {
+		p.t.Fatalf("%s: eval %q: %v", p.name, short(expr), err)
+	}
+}
+
+func (p *page) tryEval(expr string, out any) error {
+	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](
+		`(async () => JSON.stringify(await (async () => (`+expr+`))()) ?? 'null')()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return err
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), out)
+}
+
+// waitFor polls a JS expression until it is truthy.
+func (p *page) waitFor(what, expr string, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last any
+	for {
+		err := p.tryEval(expr, &last)
+		if err == nil && truthy(last) {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: timed out after %v waiting until %s (last value %v, error %v)\n  %s", p.name, timeout, what, last, err, short(expr))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// click clicks the first element matching a CSS selector, once it is visible.
+func (p *page) click(sel string) {
+	p.t.Helper()
+	p.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// member is the selector of the row of the person with that name in the member list.
+func member(name string) string {
+	return fmt.Sprintf(`li[data-testid=member][data-name=%s]`, jsString(name))
+}
+
+// conversation is the selector of the conversation pane with that person.
+func conversation(name string) string {
+	return fmt.Sprintf(`section[data-testid=conversation][data-peer-name=%s]`, jsString(name))
+}
+
+// rowState is a JS expression for the state shown in the member row of name ("" when absent).
+func rowState(name string) string {
+	return fmt.Sprintf(`document.querySelector(%s)?.dataset.state ?? ''`, jsString(member(name)))
+}
+
+// connect makes a request from a to b, b accepts, and both wait until connected.
+func connect(t testing.TB, a, b *page) {
+	t.Helper()
+	a.waitFor(a.name+" sees "+b.name, rowState(b.name)+` === 'idle'`, 10*time.Second)
+	a.click(member(b.name) + ` [data-testid=request]`)
+	b.waitFor(b.name+" sees the request", rowState(a.name)+` === 'incoming'`, 10*time.Second)
+	b.click(member(a.name) + ` [data-testid=accept]`)
+	for _, p := range []*page{a, b} {
+		other := b.name
+		if p == b {
+			other = a.name
+		}
+		p.waitFor("connected to "+other, rowState(other)+` === 'connected'`, 20*time.Second)
+	}
+}
+
+// chat sends text to the named peer from its open conversation, typing like a person.
+func (p *page) chat(to, text string) {
+	p.t.Helper()
+	p.click(member(to) + ` [data-testid=open]`)
+	conv := conversation(to)
+	p.do(chromedp.SendKeys(chromedp.CSS(conv+` [data-testid=chat-input]`), text+"\r", chromedp.NodeVisible))
+}
+
+// waitChat waits until the conversation with from shows a message with text from them.
+func (p *page) waitChat(from, text string) {
+	p.t.Helper()
+	expr := fmt.Sprintf(`[...document.querySelectorAll(%s)].some(m => m.querySelector('.text').textContent === %s)`,
+		jsString(conversation(from)+` [data-testid=chat-message][data-from=peer]`), jsString(text))
+	p.waitFor(fmt.Sprintf("message %q from %s", text, from), expr, 10*time.Second)
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	case float64:
+		return v != 0
+	case string:
+		return v != ""
+	default:
+		return true
+	}
+}
+
+func short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}

@@ -1,0 +1,149 @@
+// Package hub keeps the lobby: rooms, their members, who is present, and routing between members.
+//
+// It knows nothing of HTTP or WebSockets. A transport joins a member with a Conn (two methods: Wake and
+// Close) and afterwards pulls the member's outgoing frames with Member.Drain from one writer at a time.
+//
+// Fan-out is built for join storms. Each room keeps one shared event log (connected/disconnected frames,
+// each encoded once) and every member only holds a cursor into it; a member's writer takes everything
+// pending in one Drain and writes it in one go. So a broadcast costs one append plus a wake-up per idle
+// member, and memory does not grow with members × events. A new member's snapshot is taken when its writer
+// first drains, together with its cursor, so snapshot plus later events is always the exact membership.
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/p2plobby/p2plobby/internal/protocol"
+)
+
+// Conn is the transport side of a member.
+type Conn interface {
+	// Wake tells the transport that the member has output pending. It must not block and must not call
+	// back into the hub; the transport later calls Member.Drain from a single writer until it is empty.
+	Wake()
+	// Close ends the connection with a WebSocket close code and reason. It must not block or call back
+	// into the hub; the transport calls Member.Leave once the connection is gone.
+	Close(code int, reason string)
+}
+
+// Config tunes a Hub. Zero fields take the documented defaults.
+type Config struct {
+	// MaxQueue is how many bytes may wait for a member (events it has not taken plus direct messages)
+	// before it is dropped with close code 4000. Default 4 MiB. It bounds the memory one slow reader holds.
+	MaxQueue int64
+	// MaxRoomMembers caps a room; 0 means unlimited.
+	MaxRoomMembers int
+	// MaxMembers caps the whole hub; 0 means unlimited.
+	MaxMembers int
+	// ICEServers is a JSON array of RTCIceServer objects handed to every member in self-connected; nil omits it.
+	ICEServers json.RawMessage
+	// Logger receives connect/disconnect at info and relays at debug; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultMaxQueue is the default Config.MaxQueue.
+const DefaultMaxQueue = 4 << 20
+
+// Errors returned by Join; both are *protocol.Error so the transport can send them as they are.
+var (
+	ErrRoomFull   = &protocol.Error{Code: protocol.CodeRoomFull, Message: "this room is full"}
+	ErrServerFull = &protocol.Error{Code: protocol.CodeServerFull, Message: "the server is full"}
+	ErrBadRoom    = &protocol.Error{Code: protocol.CodeBadRoom, Message: "room must be 1-64 characters of A-Z a-z 0-9 - _ ."}
+)
+
+// Hub is the set of rooms of one server. It is safe for concurrent use.
+type Hub struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	rooms   map[string]*room
+	members int
+}
+
+// New returns an empty hub.
+func New(cfg Config) *Hub {
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{cfg: cfg, log: log, rooms: make(map[string]*room)}
+}
+
+// Join adds a member named name to roomName (protocol.DefaultRoom when empty) and announces it to the room.
+// The member's first frames (self-connected, then the snapshot) are ready for its writer right away.
+func (h *Hub) Join(roomName, name string, conn Conn) (*Member, error) {
+	if roomName == "" {
+		roomName = protocol.DefaultRoom
+	}
+	if !protocol.ValidRoom(roomName) {
+		return nil, ErrBadRoom
+	}
+	name = protocol.CleanName(name)
+
+	h.mu.Lock()
+	if h.cfg.MaxMembers > 0 && h.members >= h.cfg.MaxMembers {
+		h.mu.Unlock()
+		return nil, ErrServerFull
+	}
+	r := h.rooms[roomName]
+	if r == nil {
+		r = newRoom(roomName)
+		h.rooms[roomName] = r
+	}
+	if h.cfg.MaxRoomMembers > 0 && r.refs >= h.cfg.MaxRoomMembers {
+		h.mu.Unlock()
+		return nil, ErrRoomFull
+	}
+	r.refs++ // counted under h.mu so the room cannot be deleted while we join it
+	h.members++
+	h.mu.Unlock()
+
+	id := protocol.NewID()
+	m := &Member{
+		hub:       h,
+		room:      r,
+		conn:      conn,
+		id:        id,
+		name:      name,
+		connected: protocol.Connected(id, name),
+		fresh:     true,
+	}
+	m.private = append(m.private, queued{frame: protocol.SelfConnected(id, name, roomName, h.cfg.ICEServers)})
+	r.join(m)
+	h.log.Info("member joined", "room", roomName, "member", id, "name", name)
+	return m, nil
+}
+
+// Stats is a point-in-time summary of the hub.
+type Stats struct {
+	Rooms   int
+	Members int
+}
+
+// Stats returns the number of rooms and members.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{Rooms: len(h.rooms), Members: h.members}
+}
+
+// release drops a departed member's hold on its room and deletes the room once it is empty.
+func (h *Hub) release(r *room) {
+	h.mu.Lock()
+	r.refs--
+	h.members--
+	if r.refs == 0 {
+		delete(h.rooms, r.name)
+	}
+	h.mu.Unlock()
+}
+
+// errNotMember is internal: a relay target that is not in the sender's room.
+var errNotMember = errors.New("not a member")

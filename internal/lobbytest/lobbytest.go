@@ -1,0 +1,144 @@
+// Package lobbytest runs the real p2plobby binary for tests in other packages: built once per test process,
+// started on a free loopback port, stopped at test cleanup.
+package lobbytest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running p2plobby server process.
+type Server struct {
+	URL  string // http://127.0.0.1:PORT
+	WS   string // ws://127.0.0.1:PORT
+	Addr string // 127.0.0.1:PORT
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	once sync.Once
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds ./cmd/p2plobby once per process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "p2plobby-test-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "p2plobby")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/p2plobby")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Start runs `p2plobby serve --addr 127.0.0.1:0 args...` and waits until it listens. The server's log goes
+// to t.Log. It is stopped (SIGTERM) when the test ends.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	bin := Binary(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !sent {
+				if _, a, ok := strings.Cut(line, "msg=listening addr="); ok {
+					addr <- a
+					sent = true
+				}
+			}
+			logf(t, "server: %s", line)
+		}
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		close(s.done)
+	}()
+	select {
+	case a := <-addr:
+		s.Addr, s.URL, s.WS = a, "http://"+a, "ws://"+a
+	case <-s.done:
+		t.Fatal("p2plobby exited before listening")
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("p2plobby did not start listening within 20s")
+	}
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// Stop sends SIGTERM and waits for the process to exit (killing it after 10 s). It is idempotent.
+func (s *Server) Stop() {
+	s.once.Do(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+}
+
+// Exited reports whether the process has exited.
+func (s *Server) Exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits for the process to exit or ctx to end.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// logf logs unless the test is over (logging after the end panics).
+func logf(t testing.TB, format string, args ...any) {
+	defer func() { recover() }()
+	t.Logf(format, args...)
+}

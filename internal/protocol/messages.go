@@ -1,0 +1,214 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// Message kinds sent by the server (the seed's three, plus additions).
+const (
+	KindSelfConnected = "self-connected"
+	KindConnected     = "connected"
+	KindDisconnected  = "disconnected"
+	KindError         = "error"
+	KindPong          = "pong"
+)
+
+// Kinds a client may send: ping, and the consent flow relayed between members.
+const (
+	KindPing    = "ping"
+	KindRequest = "request"
+	KindAccept  = "accept"
+	KindDecline = "decline"
+	KindHangup  = "hangup"
+)
+
+// PongFrame is the server's answer to {"kind":"ping"}.
+var PongFrame = []byte(`{"kind":"pong"}`)
+
+// SelfConnected encodes the first message of every connection. iceServers is a JSON array, or nil to omit it.
+func SelfConnected(id, name, room string, iceServers json.RawMessage) []byte {
+	b := make([]byte, 0, 96+len(name)+len(room)+len(iceServers))
+	b = append(b, `{"kind":"self-connected","id":`...)
+	b = appendString(b, id)
+	if name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, name)
+	}
+	b = append(b, `,"room":`...)
+	b = appendString(b, room)
+	if len(iceServers) > 0 {
+		b = append(b, `,"iceServers":`...)
+		b = append(b, iceServers...)
+	}
+	return append(b, '}')
+}
+
+// Connected encodes the event telling others that member id (with its display name) is present.
+func Connected(id, name string) []byte {
+	b := make([]byte, 0, 48+len(name))
+	b = append(b, `{"kind":"connected","id":`...)
+	b = appendString(b, id)
+	if name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, name)
+	}
+	return append(b, '}')
+}
+
+// Disconnected encodes the event telling others that member id has left.
+func Disconnected(id string) []byte {
+	b := make([]byte, 0, 48)
+	b = append(b, `{"kind":"disconnected","id":`...)
+	b = appendString(b, id)
+	return append(b, '}')
+}
+
+// Request is a decoded client message: either a ping or a relay to another member.
+type Request struct {
+	Ping  bool
+	Relay Relay
+}
+
+// Relay is a message for one other member. Exactly one of Payload (with PayloadField naming it) or Kind is set.
+type Relay struct {
+	ToID         string
+	PayloadField string          // "offer", "answer" or "candidate"
+	Payload      json.RawMessage // the JSON object, passed on byte for byte
+	Kind         string          // request, accept, decline or hangup
+	SID          string
+}
+
+// wire is the decoding shape; raw fields let Decode report precise type errors and keep payloads verbatim.
+type wire struct {
+	Kind      json.RawMessage `json:"kind"`
+	ToID      json.RawMessage `json:"toId"`
+	Offer     json.RawMessage `json:"offer"`
+	Answer    json.RawMessage `json:"answer"`
+	Candidate json.RawMessage `json:"candidate"`
+	SID       json.RawMessage `json:"sid"`
+}
+
+// Decode parses and validates one client message. The returned error is always an *Error to send back.
+// fromId is ignored on purpose: the server stamps the sender's real id.
+func Decode(data []byte) (Request, *Error) {
+	var req Request
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		if !json.Valid(data) {
+			return req, errorf(CodeBadJSON, "message is not valid JSON")
+		}
+		return req, errorf(CodeBadJSON, "message must be a JSON object")
+	}
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return req, errorf(CodeBadJSON, "message is not valid JSON")
+	}
+	var kind string
+	if w.Kind != nil && !isNull(w.Kind) {
+		if err := json.Unmarshal(w.Kind, &kind); err != nil {
+			return req, errorf(CodeBadMessage, "kind must be a string")
+		}
+	}
+	if w.ToID == nil || isNull(w.ToID) {
+		if kind == KindPing {
+			req.Ping = true
+			return req, nil
+		}
+		if kind != "" && !relayKind(kind) {
+			return req, errorf(CodeBadMessage, "unknown kind "+quoteShort(kind))
+		}
+		return req, errorf(CodeBadMessage, "toId is required")
+	}
+	r := &req.Relay
+	if err := json.Unmarshal(w.ToID, &r.ToID); err != nil {
+		return req, errorf(CodeBadMessage, "toId must be a string")
+	}
+	if r.ToID == "" {
+		return req, errorf(CodeBadMessage, "toId must not be empty")
+	}
+	if w.SID != nil && !isNull(w.SID) {
+		if err := json.Unmarshal(w.SID, &r.SID); err != nil {
+			return req, errorf(CodeBadMessage, "sid must be a string")
+		}
+		if len(r.SID) > MaxSIDLen {
+			return req, errorf(CodeBadMessage, "sid is longer than 64 bytes")
+		}
+	}
+	n := 0
+	for _, f := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"offer", w.Offer}, {"answer", w.Answer}, {"candidate", w.Candidate}} {
+		if f.raw == nil {
+			continue
+		}
+		if f.raw[0] != '{' {
+			return req, errorf(CodeBadMessage, f.name+" must be a JSON object")
+		}
+		r.PayloadField, r.Payload = f.name, f.raw
+		n++
+	}
+	if kind != "" {
+		if !relayKind(kind) {
+			return req, errorf(CodeBadMessage, "unknown kind "+quoteShort(kind))
+		}
+		r.Kind = kind
+		n++
+	}
+	switch {
+	case n == 0:
+		return req, errorf(CodeBadMessage, "nothing to relay: expected offer, answer, candidate or kind")
+	case n > 1:
+		return req, errorf(CodeBadMessage, "expected exactly one of offer, answer, candidate or kind")
+	}
+	return req, nil
+}
+
+// AppendRelay encodes r as delivered to its target, with fromID stamped by the server.
+func AppendRelay(b []byte, r *Relay, fromID string) []byte {
+	b = append(b, `{"toId":`...)
+	b = appendString(b, r.ToID)
+	b = append(b, `,"fromId":`...)
+	b = appendString(b, fromID)
+	if r.Kind != "" {
+		b = append(b, `,"kind":`...)
+		b = appendString(b, r.Kind)
+	} else {
+		b = append(b, ',', '"')
+		b = append(b, r.PayloadField...)
+		b = append(b, '"', ':')
+		b = append(b, r.Payload...)
+	}
+	if r.SID != "" {
+		b = append(b, `,"sid":`...)
+		b = appendString(b, r.SID)
+	}
+	return append(b, '}')
+}
+
+func relayKind(k string) bool {
+	return k == KindRequest || k == KindAccept || k == KindDecline || k == KindHangup
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+func quoteShort(s string) string {
+	if len(s) > 32 {
+		s = s[:32] + "…"
+	}
+	return string(appendString(nil, s))
+}
+
+// appendString appends s as a JSON string. Ids are plain ASCII and take the fast path.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

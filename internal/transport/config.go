@@ -1,0 +1,80 @@
+// Package transport serves p2plobby over HTTP: the WebSocket endpoint (at / and /ws), the embedded web app,
+// and /healthz. It owns everything about sockets — upgrade, origin, keepalive, write batching, size and rate
+// limits — and hands complete text messages to the hub.
+//
+// Each connection has one reader goroutine and, only while it has output, one writer goroutine that drains
+// everything pending from the hub and writes it with a single syscall. Idle connections therefore cost a
+// reader goroutine, a small read buffer and a few hundred bytes of state.
+package transport
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config tunes a Server. Zero fields take the documented defaults.
+type Config struct {
+	// MaxMessageSize is the largest message (all fragments together) a client may send. Larger ones close
+	// the connection with 1009 and are never read or relayed. Default 64 KiB.
+	MaxMessageSize int64
+	// WriteTimeout bounds each socket write; a client that stops reading is dropped after it. Default 10 s.
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings each client. Default 25 s.
+	PingInterval time.Duration
+	// IdleTimeout drops a connection from which nothing (not even a pong) arrived for this long. It must
+	// exceed PingInterval. Default 60 s.
+	IdleTimeout time.Duration
+	// Rate and Burst form each connection's token bucket for incoming messages. Defaults 50/s and 200.
+	Rate  float64
+	Burst int
+	// MaxConns caps open WebSocket connections; default 50,000. MaxConnsPerIP caps them per client IP;
+	// 0 means unlimited.
+	MaxConns      int
+	MaxConnsPerIP int
+	// AllowedOrigins, if not empty, lists the Origin header values accepted for WebSocket upgrades
+	// (e.g. "https://lobby.example"). Empty accepts any origin, as the seed does (its page is opened from a file).
+	AllowedOrigins []string
+	// Logger receives connection events; nil discards.
+	Logger *slog.Logger
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxMessageSize = 64 << 10
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultPingInterval   = 25 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultRate           = 50
+	DefaultBurst          = 200
+	DefaultMaxConns       = 50000
+)
+
+func (c *Config) setDefaults() {
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.IdleTimeout <= c.PingInterval {
+		c.IdleTimeout = 2 * c.PingInterval
+	}
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Burst <= 0 {
+		c.Burst = DefaultBurst
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

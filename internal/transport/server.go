@@ -1,0 +1,297 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/p2plobby/p2plobby/internal/hub"
+	"github.com/p2plobby/p2plobby/internal/protocol"
+)
+
+// Server is the HTTP handler of p2plobby. Create it with New; stop it with Shutdown.
+type Server struct {
+	hub    *hub.Hub
+	cfg    Config
+	static fs.FS
+	files  http.Handler
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	perIP    map[string]int
+	reserved int // connections counted against MaxConns: members plus upgrades in progress
+	closing  bool
+	readers  sync.WaitGroup
+	stop     chan struct{}
+}
+
+// New returns a Server that joins WebSocket clients to h and serves the web app from static (its app/index.html
+// at GET /, every other file at its own path). It starts the keepalive loop; call Shutdown to stop it.
+func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		hub:    h,
+		cfg:    cfg,
+		static: static,
+		files:  http.FileServerFS(static),
+		conns:  make(map[*conn]struct{}),
+		perIP:  make(map[string]int),
+		stop:   make(chan struct{}),
+	}
+	go s.keepalive()
+	return s
+}
+
+// securityHeaders keep the page self-contained: no third-party code, no framing.
+var securityHeaders = map[string]string{
+	"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; " +
+		"connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+	"X-Content-Type-Options": "nosniff",
+	"Referrer-Policy":        "no-referrer",
+}
+
+// ServeHTTP routes WebSocket upgrades at / and /ws to the lobby, /healthz to a liveness answer, and
+// everything else to the embedded web app.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if (path == "/" || path == "/ws") && isUpgrade(r) {
+		s.serveWebSocket(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	switch {
+	case path == "/healthz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write([]byte("ok\n"))
+	case path == "/ws":
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this is the WebSocket endpoint", http.StatusUpgradeRequired)
+	case path == "/" || path == "/index.html":
+		for k, v := range securityHeaders {
+			w.Header().Set(k, v)
+		}
+		http.ServeFileFS(w, r, s.static, "app/index.html")
+	case path[len(path)-1] == '/':
+		http.NotFound(w, r) // no directory listings
+	default:
+		for k, v := range securityHeaders {
+			w.Header().Set(k, v)
+		}
+		s.files.ServeHTTP(w, r)
+	}
+}
+
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header.Get("Connection"), "upgrade") && headerHasToken(r.Header.Get("Upgrade"), "websocket")
+}
+
+func (s *Server) originAllowed(r *http.Request) bool {
+	if len(s.cfg.AllowedOrigins) == 0 {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+var upgrader = ws.HTTPUpgrader{Timeout: 5 * time.Second}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	refusal := s.reserve(ip)
+	if refusal == errShuttingDown {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	nc, rw, _, err := upgrader.Upgrade(r, w)
+	if err != nil {
+		if refusal == nil {
+			s.unreserve(ip)
+		}
+		if nc != nil {
+			nc.Close()
+		}
+		s.cfg.Logger.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if refusal != nil {
+		s.cfg.Logger.Info("connection refused", "remote", r.RemoteAddr, "code", refusal.Code)
+		refuse(nc, refusal, protocol.CloseFull)
+		return
+	}
+
+	q := r.URL.Query()
+	c := &conn{s: s, nc: nc, ip: ip}
+	c.state.Store(1) // a writer is started below, once c.member is set; wake-ups until then are kept
+	m, err := s.hub.Join(q.Get("room"), q.Get("name"), c)
+	if err != nil {
+		s.unreserve(ip)
+		var perr *protocol.Error
+		if !errors.As(err, &perr) {
+			perr = &protocol.Error{Code: "internal", Message: "internal error"}
+		}
+		code := protocol.CloseFull
+		if perr.Code == protocol.CodeBadRoom {
+			code = protocol.CloseBadJoin
+		}
+		s.cfg.Logger.Info("join refused", "remote", r.RemoteAddr, "code", perr.Code)
+		refuse(nc, perr, code)
+		return
+	}
+	c.member = m
+	c.tokens, c.last = float64(s.cfg.Burst), time.Now()
+
+	// Keep the 4 KiB reader net/http used for the request only if the client already sent frames into it.
+	br := rw.Reader
+	if br.Buffered() == 0 {
+		br = bufio.NewReaderSize(nc, readBufferSize)
+	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.readers.Add(1)
+	go c.writeLoop()
+	go c.readLoop(br)
+}
+
+// readBufferSize is the per-connection read buffer. Frames larger than it are read straight into the
+// message buffer, so it only needs to hold headers and small messages.
+const readBufferSize = 512
+
+var errShuttingDown = &protocol.Error{Code: "shutting-down", Message: "server is shutting down"}
+
+// reserve counts a new connection against the limits; a non-nil result is the refusal to send.
+func (s *Server) reserve(ip string) *protocol.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return errShuttingDown
+	case s.reserved >= s.cfg.MaxConns:
+		return &protocol.Error{Code: protocol.CodeServerFull, Message: "the server is full"}
+	case s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP:
+		return &protocol.Error{Code: protocol.CodeServerFull, Message: "too many connections from your address"}
+	}
+	s.perIP[ip]++
+	s.reserved++
+	return nil
+}
+
+func (s *Server) unreserve(ip string) {
+	s.mu.Lock()
+	s.release(ip)
+	s.mu.Unlock()
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.release(c.ip)
+	s.mu.Unlock()
+}
+
+// release undoes reserve. Called with s.mu held.
+func (s *Server) release(ip string) {
+	s.reserved--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// refuse sends an error and a close frame on a connection that never became a member, then closes it.
+func refuse(nc net.Conn, perr *protocol.Error, code int) {
+	b := appendFrame(nil, ws.OpText, perr.Frame())
+	b = appendFrame(b, ws.OpClose, closeBody(code, perr.Message))
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write(b)
+	closeWrite(nc)
+	// Let the client read the close frame before the socket goes away.
+	time.AfterFunc(closeGrace, func() { nc.Close() })
+}
+
+// keepalive pings every connection each PingInterval; the idle timeout on reads drops the silent ones.
+func (s *Server) keepalive() {
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	var list []*conn
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			list = append(list, c)
+		}
+		s.mu.Unlock()
+		for _, c := range list {
+			c.ping()
+		}
+		clear(list)
+		list = list[:0]
+	}
+}
+
+// Shutdown stops accepting members, closes every connection with 1001 (going away) and waits until they are
+// gone or ctx ends, when the rest are cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.stop)
+	}
+	list := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		list = append(list, c)
+	}
+	s.mu.Unlock()
+	for _, c := range list {
+		c.Close(protocol.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		s.readers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range list {
+			c.nc.Close()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Conns returns the number of open WebSocket connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

@@ -1,0 +1,260 @@
+package peer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// MaxChatBytes is the longest chat text in bytes of UTF-8 (docs/datachannel.md).
+const MaxChatBytes = 16 << 10
+
+// Data-channel sizes (docs/datachannel.md, chunks and pacing).
+const (
+	defaultChunk   = 64 << 10
+	maxChunk       = 256 << 10 // also the max-message-size this side announces
+	highWater      = 4 << 20
+	lowWater       = 1 << 20
+	chatBuffer     = 1024
+	transferBuffer = 64
+	byeDrain       = 300 * time.Millisecond
+)
+
+// ChatMessage is a chat message from the other side.
+type ChatMessage struct {
+	ID   string    // unique per sender
+	Text string    // at most MaxChatBytes
+	Time time.Time // the sender's clock
+}
+
+// Conn is a direct WebRTC connection with one member: chat and file transfers, per docs/datachannel.md.
+// It outlives the lobby connection. Its methods are safe for concurrent use; several transfers may run at once.
+type Conn struct {
+	s    *session
+	pc   *webrtc.PeerConnection
+	ctrl *channel
+	code string
+	log  *slog.Logger
+
+	chat      chan ChatMessage
+	transfers chan *IncomingTransfer
+
+	wmu sync.Mutex // one control message at a time
+
+	mu    sync.Mutex
+	agent string
+	out   map[string]*outgoing
+	in    map[string]*IncomingTransfer
+}
+
+func (s *session) newConn(pc *webrtc.PeerConnection, ch *channel) (*Conn, error) {
+	c := &Conn{
+		s:         s,
+		pc:        pc,
+		ctrl:      ch,
+		log:       s.c.log.With("member", s.peer.ID),
+		chat:      make(chan ChatMessage, chatBuffer),
+		transfers: make(chan *IncomingTransfer, transferBuffer),
+		out:       make(map[string]*outgoing),
+		in:        make(map[string]*IncomingTransfer),
+	}
+	if l, r := pc.LocalDescription(), pc.RemoteDescription(); l != nil && r != nil {
+		c.code = verificationCode(l.SDP, r.SDP)
+	}
+	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		ch.rwc.Close()
+		return nil, s.err
+	default:
+	}
+	s.conn = c
+	s.mu.Unlock()
+	go c.readControl()
+	if err := c.sendCtrl(&ctrlMsg{T: tHello, V: protocolVersion, Agent: agent}); err != nil {
+		return nil, s.fail(err)
+	}
+	c.log.Debug("connected", "sid", s.sid, "code", c.code)
+	return c, nil
+}
+
+// Peer returns the member at the other end.
+func (c *Conn) Peer() Member { return c.s.peer }
+
+// VerificationCode returns the six-digit code ("123 456") that both people should see; read it aloud to rule
+// out a man in the middle (docs/datachannel.md, verification code).
+func (c *Conn) VerificationCode() string { return c.code }
+
+// RemoteAgent returns the agent the other side announced in its hello (e.g. "p2plobby-js/1"); empty until then.
+func (c *Conn) RemoteAgent() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.agent
+}
+
+// Chat delivers the other side's chat messages; it is closed when the Conn ends. It holds 1024 messages;
+// when the reader falls further behind, new messages are dropped (and logged) so transfers never stall.
+func (c *Conn) Chat() <-chan ChatMessage { return c.chat }
+
+// Transfers delivers the other side's file-transfer proposals: Accept or Decline each. It is closed when the Conn
+// ends. Proposals beyond 64 unread ones are declined.
+func (c *Conn) Transfers() <-chan *IncomingTransfer { return c.transfers }
+
+// Done is closed when the connection has ended; Err then says why.
+func (c *Conn) Done() <-chan struct{} { return c.s.done }
+
+// Err returns nil while connected, then [ErrClosed] (Close was called), [ErrHangup] (the other side hung up)
+// or an error wrapping [ErrConnectionFailed].
+func (c *Conn) Err() error {
+	select {
+	case <-c.s.done:
+		return c.s.err
+	default:
+		return nil
+	}
+}
+
+// Close hangs up: it says bye to the other side and closes the peer connection. Running transfers fail with
+// [ErrInterrupted]. Close is idempotent.
+func (c *Conn) Close() error {
+	c.s.hangup(ErrClosed)
+	return nil
+}
+
+// SendChat sends a chat message. It does not wait for delivery.
+func (c *Conn) SendChat(text string) error {
+	if len(text) > MaxChatBytes {
+		return ErrChatTooLong
+	}
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("peer: chat text is not valid UTF-8")
+	}
+	return c.sendCtrl(&ctrlMsg{T: tChat, ID: newID(16), Text: text, TS: time.Now().UnixMilli()})
+}
+
+func (c *Conn) sendCtrl(m *ctrlMsg) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, err := c.ctrl.rwc.WriteDataChannel(b, true); err != nil {
+		if err := c.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrConnectionFailed, err)
+	}
+	return nil
+}
+
+// sendBye says bye and gives it a moment to leave before the peer connection closes.
+func (c *Conn) sendBye() {
+	if c.sendCtrl(&ctrlMsg{T: tBye}) != nil {
+		return
+	}
+	deadline := time.Now().Add(byeDrain)
+	for c.ctrl.dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// shutdown runs when the session ends: closing the control stream stops readControl.
+func (c *Conn) shutdown() { c.ctrl.rwc.Close() }
+
+func (c *Conn) readControl() {
+	defer func() {
+		close(c.chat)
+		close(c.transfers)
+	}()
+	buf := make([]byte, 16<<10)
+	for {
+		n, isString, err := c.ctrl.rwc.ReadDataChannel(buf)
+		if errors.Is(err, io.ErrShortBuffer) && n <= maxChunk {
+			buf = make([]byte, n)
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				c.s.end(ErrHangup)
+			} else {
+				c.s.end(fmt.Errorf("%w: control channel: %w", ErrConnectionFailed, err))
+			}
+			return
+		}
+		if !isString {
+			continue
+		}
+		var m ctrlMsg
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			c.log.Debug("ignoring a malformed control message", "err", err)
+			continue
+		}
+		if m.T == tBye {
+			c.s.end(ErrHangup)
+			return
+		}
+		c.handle(&m)
+	}
+}
+
+func (c *Conn) handle(m *ctrlMsg) {
+	switch m.T {
+	case tHello:
+		c.mu.Lock()
+		c.agent = m.Agent
+		c.mu.Unlock()
+	case tChat:
+		if len(m.Text) > MaxChatBytes {
+			c.log.Debug("dropping an oversized chat message", "bytes", len(m.Text))
+			return
+		}
+		msg := ChatMessage{ID: m.ID, Text: m.Text, Time: time.UnixMilli(m.TS)}
+		select {
+		case c.chat <- msg:
+		default:
+			c.log.Warn("chat not read; dropping a message")
+		}
+	case tFiles:
+		c.proposed(m)
+	case tAccept, tDecline, tCancel, tReceived, tFailed:
+		c.mu.Lock()
+		out, in := c.out[m.TID], c.in[m.TID]
+		c.mu.Unlock()
+		if out != nil {
+			out.deliver(m)
+		}
+		if in != nil && m.T == tCancel {
+			in.canceledBySender(m.Reason)
+		}
+	default:
+		// unknown types are ignored (forward compatibility)
+	}
+}
+
+// fileChannel hands an incoming file:<tid> channel to its accepted transfer.
+func (c *Conn) fileChannel(tid string, ch *channel) bool {
+	c.mu.Lock()
+	t := c.in[tid]
+	c.mu.Unlock()
+	return t != nil && t.gotChannel(ch)
+}
+
+// chunkSize is 64 KiB unless the remote's max-message-size is smaller (docs/datachannel.md).
+func (c *Conn) chunkSize() int {
+	size := defaultChunk
+	if sctp := c.pc.SCTP(); sctp != nil {
+		if m := int(sctp.GetCapabilities().MaxMessageSize); m > 0 && m < size {
+			size = m
+		}
+	}
+	return size
+}

@@ -1,0 +1,279 @@
+package peer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2plobby/p2plobby/peer"
+)
+
+// testServer returns the WebSocket URL of a lobby server for this test.
+func testServer(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv("P2PLOBBY_TEST_WS"); u != "" {
+		return u
+	}
+	t.Skip("no server: set P2PLOBBY_TEST_WS")
+	return ""
+}
+
+// room is a room name unique to the test, so parallel tests on one server never see each other.
+func room(t testing.TB) string {
+	r := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	if len(r) > 50 {
+		r = r[:50]
+	}
+	return r + "-" + time.Now().Format("150405.000")
+}
+
+func dial(t testing.TB, url, room, name string) *peer.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := peer.Dial(ctx, url, &peer.Options{Room: room, Name: name, Loopback: true})
+	if err != nil {
+		t.Fatalf("dial %s: %v", name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// nextRequest waits for the next incoming request, skipping membership events.
+func nextRequest(t testing.TB, c *peer.Client) *peer.Request {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("events closed: %v", c.Err())
+			}
+			if ev.Kind == peer.IncomingRequest {
+				return ev.Request
+			}
+		case <-timeout:
+			t.Fatal("no request")
+		}
+	}
+}
+
+// pair connects two fresh clients in a fresh room: a requested, b accepted.
+func pair(t testing.TB) (a, b *peer.Client, ca, cb *peer.Conn) {
+	t.Helper()
+	url, r := testServer(t), room(t)
+	a = dial(t, url, r, "alice")
+	b = dial(t, url, r, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := a.WaitMember(ctx, func(m peer.Member) bool { return m.ID == b.ID() }); err != nil {
+		t.Fatalf("alice does not see bob: %v", err)
+	}
+	type result struct {
+		c   *peer.Conn
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		c, err := a.Request(ctx, b.ID())
+		res <- result{c, err}
+	}()
+	req := nextRequest(t, b)
+	if req.From.ID != a.ID() {
+		t.Fatalf("request from %v, want %s", req.From, a.ID())
+	}
+	cb, err := req.Accept(ctx)
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	r2 := <-res
+	if r2.err != nil {
+		t.Fatalf("request: %v", r2.err)
+	}
+	return a, b, r2.c, cb
+}
+
+func TestChat(t *testing.T) {
+	t.Parallel()
+	_, _, ca, cb := pair(t)
+	if ca.VerificationCode() == "" || ca.VerificationCode() != cb.VerificationCode() {
+		t.Errorf("verification codes %q and %q", ca.VerificationCode(), cb.VerificationCode())
+	}
+	if err := ca.SendChat("hello bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.SendChat("hi alice ✓"); err != nil {
+		t.Fatal(err)
+	}
+	expectChat(t, cb, "hello bob")
+	expectChat(t, ca, "hi alice ✓")
+	if got := cb.RemoteAgent(); got != "p2plobby-go/1" {
+		t.Errorf("remote agent %q", got)
+	}
+	if err := ca.SendChat(strings.Repeat("x", peer.MaxChatBytes+1)); !errors.Is(err, peer.ErrChatTooLong) {
+		t.Errorf("long chat: %v", err)
+	}
+	ca.Close()
+	select {
+	case <-cb.Done():
+		if !errors.Is(cb.Err(), peer.ErrHangup) {
+			t.Errorf("bob's conn ended with %v, want ErrHangup", cb.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("hang-up not seen")
+	}
+	if !errors.Is(ca.Err(), peer.ErrClosed) {
+		t.Errorf("alice's conn: %v", ca.Err())
+	}
+}
+
+func expectChat(t *testing.T, c *peer.Conn, want string) {
+	t.Helper()
+	select {
+	case m := <-c.Chat():
+		if m.Text != want {
+			t.Errorf("chat %q, want %q", m.Text, want)
+		}
+		if m.ID == "" || time.Since(m.Time) > time.Minute {
+			t.Errorf("chat message id %q time %v", m.ID, m.Time)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no chat %q", want)
+	}
+}
+
+// memFile is a FileSource over bytes in memory.
+func memFile(name string, data []byte) peer.FileSource {
+	return peer.FileSource{
+		FileInfo: peer.FileInfo{Name: name, Size: int64(len(data))},
+		Open:     func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+	}
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	r := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16)})
+	r.Read(b)
+	return b
+}
+
+// acceptNext accepts the next transfer offered on c into dir.
+func acceptNext(ctx context.Context, c *peer.Conn, dir string, progress func(peer.Progress)) (*peer.IncomingTransfer, []string, error) {
+	select {
+	case tr, ok := <-c.Transfers():
+		if !ok {
+			return nil, nil, c.Err()
+		}
+		paths, err := tr.Accept(ctx, dir, progress)
+		return tr, paths, err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+func TestSendFiles(t *testing.T) {
+	t.Parallel()
+	_, _, ca, cb := pair(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "taken.txt"), []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	contents := map[string][]byte{
+		"empty.bin":    {},
+		"one.txt":      []byte("1"),
+		"chunk.bin":    randBytes(64 << 10),
+		"big.bin":      randBytes(9<<20 + 3),
+		"../evil.txt":  []byte("no traversal"),
+		"taken.txt":    []byte("new content"),
+		"dir\\win.txt": []byte("backslash"),
+	}
+	order := []string{"empty.bin", "one.txt", "chunk.bin", "big.bin", "../evil.txt", "taken.txt", "dir\\win.txt"}
+	want := map[string]string{ // stored name → announced name
+		"empty.bin": "empty.bin", "one.txt": "one.txt", "chunk.bin": "chunk.bin", "big.bin": "big.bin",
+		"evil.txt": "../evil.txt", "taken (1).txt": "taken.txt", "win.txt": "dir\\win.txt",
+	}
+	var files []peer.FileSource
+	for _, name := range order {
+		files = append(files, memFile(name, contents[name]))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var paths []string
+	var recvErr error
+	var recvDone int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, paths, recvErr = acceptNext(ctx, cb, dir, func(p peer.Progress) {
+			if p.Done {
+				recvDone++
+			}
+		})
+	}()
+	var sentDone int
+	var lastTotal int64
+	err := ca.SendFiles(ctx, files, func(p peer.Progress) {
+		if p.Done {
+			sentDone++
+		}
+		if p.TotalBytes < lastTotal {
+			t.Errorf("progress went back: %d after %d", p.TotalBytes, lastTotal)
+		}
+		lastTotal = p.TotalBytes
+	})
+	wg.Wait()
+	if err != nil || recvErr != nil {
+		t.Fatalf("send: %v; receive: %v", err, recvErr)
+	}
+	if sentDone != len(files) || recvDone != len(files) {
+		t.Errorf("done callbacks: sender %d, receiver %d, want %d", sentDone, recvDone, len(files))
+	}
+	if len(paths) != len(files) {
+		t.Fatalf("paths %v", paths)
+	}
+	for _, p := range paths {
+		stored := filepath.Base(p)
+		announced, ok := want[stored]
+		if !ok || filepath.Dir(p) != dir {
+			t.Errorf("unexpected path %s", p)
+			continue
+		}
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sha256.Sum256(got) != sha256.Sum256(contents[announced]) {
+			t.Errorf("%s: content differs from %s", stored, announced)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "taken.txt")); string(got) != "keep me" {
+		t.Errorf("an existing file was overwritten: %q", got)
+	}
+	assertNoPartials(t, dir)
+}
+
+func assertNoPartials(t *testing.T, dir string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".p2plobby-partial") {
+			t.Errorf("partial file left: %s", e.Name())
+		}
+	}
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Benchmark p2plobby against the seed's Bun reference server with cmd/lobbyload, on loopback only.
+#
+#   scripts/bench.sh                 # from anywhere; prints a markdown table on stdout, progress on stderr
+#
+# Environment:
+#   RUNS=5                     runs of each scenario on each server (median, min and max are reported)
+#   PORT=3401                  p2plobby listens on 127.0.0.1:PORT, Bun on 127.0.0.1:PORT+1
+#   SERVERS="p2plobby bun"     which servers to measure (SERVERS=bun works before cmd/p2plobby exists)
+#   SCENARIOS="join1000 join5000 relay idle"
+#   RESULTS=FILE               also keep every run's JSON line in FILE
+#
+# Every run gets a freshly started server: after a 5000-member run a server spends many seconds announcing
+# 5000 departures to the others, which would otherwise be measured by the next run (and RSS baselines too).
+# Runs alternate between the servers so that drift on the machine affects both alike.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-5}
+PORT=${PORT:-3401}
+SERVERS=${SERVERS:-"p2plobby bun"}
+SCENARIOS=${SCENARIOS:-"join1000 join5000 relay idle"}
+bun_start=${BUN_START:-$root/../shared/reference/seed-bun/start}
+
+tmp=$(mktemp -d)
+server_pid=""
+
+# alive PID: the process exists and is not a zombie (p2plobby is our child until it is reaped).
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
+stop_server() {
+  [ -n "$server_pid" ] || return 0
+  kill "$server_pid" 2>/dev/null || true
+  for _ in $(seq 50); do alive "$server_pid" || break; sleep 0.1; done
+  alive "$server_pid" && kill -9 "$server_pid" 2>/dev/null
+  wait "$server_pid" 2>/dev/null || true # reaps p2plobby; Bun is not our child and returns at once
+  server_pid=""
+}
+cleanup() { stop_server; rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_server NAME PORT: starts a fresh server on 127.0.0.1:PORT and sets server_pid.
+start_server() {
+  local name=$1 port=$2
+  if port_open "$port"; then
+    log "something already listens on 127.0.0.1:$port; refusing to measure it"
+    exit 1
+  fi
+  case $name in
+    p2plobby)
+      "$tmp/p2plobby" serve --addr "127.0.0.1:$port" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
+        --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
+      server_pid=$!
+      ;;
+    bun)
+      server_pid=$("$bun_start" "$port")
+      ;;
+  esac
+  for _ in $(seq 100); do
+    port_open "$port" && return 0
+    sleep 0.05
+  done
+  log "$name did not start listening on 127.0.0.1:$port"
+  [ "$name" = p2plobby ] && tail -n 20 "$tmp/p2plobby.log" >&2
+  exit 1
+}
+
+# args_of SCENARIO: the lobbyload arguments of a scenario.
+args_of() {
+  case $1 in
+    join1000) echo "join --members 1000" ;;
+    join5000) echo "join --members 5000" ;;
+    relay) echo "relay --pairs 100 --duration 10s" ;;
+    idle) echo "idle --members 5000" ;;
+    *) log "unknown scenario $1"; exit 2 ;;
+  esac
+}
+
+# metrics_of SCENARIO: "json_key|label" lines, in table order.
+metrics_of() {
+  case $1 in
+    join*) printf '%s\n' "join_seconds|time until all saw all (s, lower is better)" \
+      "events_per_sec|lobby events delivered/s" "dial_p99_ms|dial p99 (ms)" ;;
+    relay) printf '%s\n' "messages_per_sec|relayed messages/s" "rtt_p50_ms|RTT p50 (ms)" "rtt_p99_ms|RTT p99 (ms)" ;;
+    idle) printf '%s\n' "bytes_per_conn|server RSS per connection (bytes)" ;;
+  esac
+  printf '%s\n' "server_cpu_cores|server CPU (cores)" "tool_cpu_cores|lobbyload CPU (cores)" \
+    "other_cpu_cores|other processes' CPU (cores)"
+}
+
+port_of() { if [ "$1" = p2plobby ]; then echo "$PORT"; else echo $((PORT + 1)); fi; }
+
+log "building into $tmp"
+cd "$root"
+go build -o "$tmp/lobbyload" ./cmd/lobbyload
+case " $SERVERS " in *" p2plobby "*) go build -o "$tmp/p2plobby" ./cmd/p2plobby ;; esac
+case " $SERVERS " in *" bun "*) [ -x "$bun_start" ] || { log "no Bun reference at $bun_start"; exit 1; } ;; esac
+
+results=$tmp/results.tsv # server, scenario, run, key, value
+: >"$results"
+: >"$tmp/runs.jsonl"
+for scenario in $SCENARIOS; do
+  for run in $(seq "$RUNS"); do
+    order=$SERVERS
+    # Alternate which server goes first, so neither always runs on a machine warmed by the other.
+    if [ $((run % 2)) -eq 0 ]; then order=$(printf '%s\n' $SERVERS | tac | xargs); fi
+    for server in $order; do
+      port=$(port_of "$server")
+      start_server "$server" "$port"
+      # shellcheck disable=SC2046 # the scenario arguments are meant to split
+      if line=$("$tmp/lobbyload" $(args_of "$scenario") --url "ws://127.0.0.1:$port/" --pid "$server_pid" --json \
+        2>"$tmp/last.log" | tail -n 1); [ -n "$line" ] && [[ $line == *'"ok":true'* ]]; then
+        echo "$line" >>"$tmp/runs.jsonl"
+        while IFS='|' read -r key _; do
+          value=$(grep -o "\"$key\":[-0-9.e+]*" <<<"$line" | cut -d: -f2 || true)
+          [ -n "$value" ] && printf '%s\t%s\t%s\t%s\t%s\n' "$server" "$scenario" "$run" "$key" "$value" >>"$results"
+        done < <(metrics_of "$scenario")
+        log "$scenario run $run/$RUNS $server: ok"
+      else
+        printf '%s\t%s\t%s\t%s\t%s\n' "$server" "$scenario" "$run" failed 1 >>"$results"
+        log "$scenario run $run/$RUNS $server: FAILED"
+        tail -n 15 "$tmp/last.log" >&2
+      fi
+      stop_server
+    done
+  done
+done
+[ -n "${RESULTS:-}" ] && cp "$tmp/runs.jsonl" "$RESULTS"
+
+# cell SERVER SCENARIO KEY: "median (min–max)" of the recorded values.
+cell() {
+  awk -F'\t' -v s="$1" -v sc="$2" -v k="$3" '$1 == s && $2 == sc && $4 == k { print $5 }' "$results" | sort -g |
+    awk 'function f(v) { a = v < 0 ? -v : v; return a >= 100 ? sprintf("%.0f", v) : a >= 1 ? sprintf("%.2f", v) : sprintf("%.3f", v) }
+      { v[NR] = $1 }
+      END {
+        if (NR == 0) { print "–"; exit }
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%s (%s–%s)", f(m), f(v[1]), f(v[NR])
+      }'
+}
+
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
+echo "## p2plobby vs. seed Bun reference"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "- machine: $(uname -m), $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r)"
+echo "- $RUNS fresh-server runs per scenario and server, alternating; median (min–max); lobbyload runs on the same CPUs"
+echo
+header="| scenario | metric |"
+rule="|---|---|"
+for server in $SERVERS; do
+  header+=" $server |"
+  rule+="---|"
+done
+echo "$header"
+echo "$rule"
+for scenario in $SCENARIOS; do
+  while IFS='|' read -r key label; do
+    row="| $scenario | $label |"
+    for server in $SERVERS; do row+=" $(cell "$server" "$scenario" "$key") |"; done
+    echo "$row"
+  done < <(metrics_of "$scenario")
+  row="| $scenario | failed runs |"
+  for server in $SERVERS; do
+    row+=" $(awk -F'\t' -v s="$server" -v sc="$scenario" '$1 == s && $2 == sc && $4 == "failed"' "$results" | wc -l) |"
+  done
+  echo "$row"
+done
+echo
+echo "Scenarios: join1000/join5000 = \`lobbyload join --members N\`, relay = \`lobbyload relay --pairs 100 --duration 10s\`" \
+  "(~1 KB offer/answer), idle = \`lobbyload idle --members 5000\`."

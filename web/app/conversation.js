@@ -1,0 +1,256 @@
+// One conversation pane per person: header with state and verification code, the log (chat and file
+// cards), and the composer with file picking and drag and drop. It outlives Peer objects, so the history
+// stays when someone hangs up and connects again.
+import { formatTime, h, hue, initials } from './dom.js';
+import { transferCard } from './transferview.js';
+
+/** @typedef {import('../sdk/peer.js').Peer} Peer */
+
+/** Text shown for each peer state. */
+export const STATE_LABEL = {
+  idle: '',
+  requesting: 'Requesting…',
+  incoming: 'Wants to connect',
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  declined: 'Declined',
+  failed: 'Failed',
+  left: 'Left',
+  closed: 'Closed',
+};
+
+export class Conversation {
+  /**
+   * @param {string} key the member id it is filed under
+   * @param {string} name
+   * @param {{onChange: () => void, onBack: () => void, onRequest: (c: Conversation) => void,
+   *   isOnline: (key: string) => boolean}} hooks
+   */
+  constructor(key, name, hooks) {
+    this.key = key;
+    this.name = name;
+    this.hooks = hooks;
+    /** @type {Peer | null} */
+    this.peer = null;
+    this.unread = 0;
+    /** @type {(() => void)[]} */
+    this.unsub = [];
+
+    this.avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
+    this.title = h('h2', { class: 'cname' });
+    this.stateEl = h('span', { class: 'badge', 'data-testid': 'conversation-state' });
+    this.reasonEl = h('p', { class: 'reason', 'data-testid': 'conversation-reason' });
+    this.codeEl = h('strong', { class: 'code', 'data-testid': 'verify-code' });
+    this.verify = h('details', { class: 'verify', hidden: true },
+      h('summary', {}, 'Verification code ', this.codeEl),
+      h('p', {}, 'You and the other person both see a six-digit code derived from the encryption keys of ',
+        'this very connection. Compare it by voice or in person: if the codes match, nobody — not even the ',
+        'lobby server — is sitting in the middle of your connection.'));
+    this.buttons = h('div', { class: 'actions' });
+    this.log = h('ol', { class: 'log', 'data-testid': 'chat-log', 'aria-live': 'polite' });
+    this.fileInput = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input',
+      onchange: () => {
+        const input = /** @type {HTMLInputElement} */ (this.fileInput);
+        if (input.files?.length) this.sendFiles(input.files);
+        input.value = '';
+      } });
+    this.attach = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach', title: 'Send files',
+      'aria-label': 'Send files', onclick: () => this.fileInput.click() }, '📎');
+    this.input = /** @type {HTMLInputElement} */ (h('input', { class: 'chat-input', 'data-testid': 'chat-input',
+      placeholder: 'Message', autocomplete: 'off', 'aria-label': 'Message', maxlength: 4000 }));
+    this.sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'chat-send' }, 'Send');
+    this.composer = h('form', { class: 'composer', onsubmit: (/** @type {Event} */ e) => {
+      e.preventDefault();
+      this.sendChat();
+    } }, this.attach, this.fileInput, this.input, this.sendBtn);
+    this.drop = h('div', { class: 'drop', hidden: true }, 'Drop files to send them');
+
+    this.el = h('section', { class: 'conversation', 'data-testid': 'conversation', hidden: true },
+      h('header', { class: 'chead' },
+        h('button', { class: 'ghost back', 'aria-label': 'Back to the room', onclick: () => hooks.onBack() }, '←'),
+        this.avatar,
+        h('div', { class: 'who' }, this.title, this.stateEl),
+        this.buttons),
+      this.reasonEl, this.verify, this.log, this.composer, this.drop);
+    this.#dragAndDrop();
+    this.setName(name);
+    this.render();
+  }
+
+  /** @param {string} name */
+  setName(name) {
+    this.name = name;
+    this.el.dataset.peerName = name;
+    this.el.dataset.peerId = this.key;
+    this.title.textContent = name || 'Anonymous';
+    this.avatar.textContent = initials(name || '?');
+    this.avatar.style.setProperty('--h', String(hue(name)));
+  }
+
+  /**
+   * Follows a (new) Peer for this person.
+   * @param {Peer} peer
+   */
+  setPeer(peer) {
+    if (this.peer === peer) return;
+    this.unsub.forEach((u) => u());
+    this.peer = peer;
+    const first = !this.log.childElementCount;
+    if (!first) this.note('New session');
+    this.unsub = [
+      peer.on('state', (s) => {
+        if (s === 'connected') this.note('Connected — chat and files go directly between you two.');
+        else if (s !== 'connecting' && s !== 'incoming' && peer.reason) this.note(peer.reason);
+        this.render();
+        this.hooks.onChange();
+      }),
+      peer.on('verify', () => this.render()),
+      peer.on('online', () => this.render()),
+      peer.on('chat', (m) => {
+        this.addChat(m);
+        this.hooks.onChange();
+      }),
+      peer.on('transfer', (t) => {
+        this.#append(h('li', { class: 'item' }, transferCard(t)), t.direction === 'receive');
+        this.hooks.onChange();
+      }),
+    ];
+    this.render();
+  }
+
+  /** @param {boolean} selected */
+  setSelected(selected) {
+    this.el.hidden = !selected;
+    if (selected) {
+      this.unread = 0;
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+  }
+
+  /** @returns {string} */
+  get state() {
+    return this.peer?.state ?? 'idle';
+  }
+
+  /** Updates header, buttons and composer from the peer's state. */
+  render() {
+    const p = this.peer;
+    const state = this.state;
+    this.el.dataset.state = state;
+    this.stateEl.textContent = STATE_LABEL[/** @type {keyof STATE_LABEL} */ (state)] +
+      (state === 'connected' && p && !p.online ? ' · not in the lobby' : '');
+    this.stateEl.dataset.state = state;
+    this.reasonEl.textContent = p?.ended ? p.reason : '';
+    this.reasonEl.hidden = !p?.ended;
+    const code = p?.verificationCode;
+    this.verify.hidden = !code || state !== 'connected';
+    this.codeEl.textContent = code ?? '';
+    const connected = state === 'connected';
+    for (const el of [this.input, this.sendBtn, this.attach]) /** @type {any} */ (el).disabled = !connected;
+    this.input.placeholder = connected ? `Message ${this.name || 'them'}` : 'Connect to chat';
+    this.buttons.replaceChildren(...actionButtons(p, `conv:${this.key}`, {
+      online: this.hooks.isOnline(this.key), onRequest: () => this.hooks.onRequest(this), hangup: true,
+    }));
+  }
+
+  /** @param {import('../sdk/peer.js').ChatMessage} m */
+  addChat(m) {
+    this.#append(h('li', { class: `item msg ${m.self ? 'me' : 'them'}`, 'data-testid': 'chat-message',
+      'data-from': m.self ? 'me' : 'peer' },
+    h('p', { class: 'text' }, m.text),
+    h('time', { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts))), !m.self);
+  }
+
+  /** @param {string} text */
+  note(text) {
+    this.#append(h('li', { class: 'item note' }, text), false);
+  }
+
+  sendChat() {
+    const text = this.input.value.trim();
+    if (!text || !this.peer) return;
+    try {
+      this.addChat(this.peer.sendChat(text));
+      this.input.value = '';
+    } catch (err) {
+      this.note(`Not sent: ${/** @type {Error} */ (err).message}`);
+    }
+  }
+
+  /** @param {FileList | File[]} files */
+  sendFiles(files) {
+    if (this.peer?.state !== 'connected') return;
+    try {
+      this.peer.sendFiles(files);
+    } catch (err) {
+      this.note(`Could not send: ${/** @type {Error} */ (err).message}`);
+    }
+  }
+
+  /**
+   * @param {HTMLElement} li
+   * @param {boolean} incoming counts as unread when the pane is hidden
+   */
+  #append(li, incoming) {
+    const atEnd = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+    this.log.append(li);
+    if (atEnd || !incoming) this.log.scrollTop = this.log.scrollHeight;
+    if (incoming && this.el.hidden) this.unread++;
+  }
+
+  #dragAndDrop() {
+    let depth = 0; // dragenter/leave fire for every child; count them
+    const show = (/** @type {boolean} */ on) => {
+      this.drop.hidden = !on;
+    };
+    this.el.addEventListener('dragenter', (e) => {
+      if (!e.dataTransfer?.types.includes('Files') || this.state !== 'connected') return;
+      e.preventDefault();
+      depth++;
+      show(true);
+    });
+    this.el.addEventListener('dragover', (e) => {
+      if (this.state === 'connected' && e.dataTransfer?.types.includes('Files')) e.preventDefault();
+    });
+    this.el.addEventListener('dragleave', () => {
+      if (--depth <= 0) {
+        depth = 0;
+        show(false);
+      }
+    });
+    this.el.addEventListener('drop', (e) => {
+      e.preventDefault();
+      depth = 0;
+      show(false);
+      const files = e.dataTransfer?.files;
+      if (files?.length) this.sendFiles(files);
+    });
+  }
+}
+
+/**
+ * The buttons that fit a peer's state; used in the conversation header and in the member list.
+ * @param {Peer | null} p the current Peer of that person, if any
+ * @param {string} key unique prefix, so focus can be restored after re-rendering
+ * @param {{online: boolean, onRequest: () => void, hangup?: boolean}} opts
+ * @returns {HTMLElement[]}
+ */
+export function actionButtons(p, key, opts) {
+  const state = p?.state ?? 'idle';
+  /** @type {HTMLElement[]} */
+  const out = [];
+  if (state === 'incoming' && p) {
+    out.push(h('button', { class: 'primary', 'data-testid': 'accept', 'data-key': `${key}:accept`, onclick: () => p.accept() }, 'Accept'));
+    out.push(h('button', { 'data-testid': 'decline', 'data-key': `${key}:decline`, onclick: () => p.decline() }, 'Decline'));
+  } else if (state === 'requesting' && p) {
+    out.push(h('button', { 'data-testid': 'cancel', 'data-key': `${key}:cancel`, onclick: () => p.hangup() }, 'Cancel'));
+  } else if (state === 'connecting' || state === 'connected') {
+    if (opts.hangup && p) {
+      out.push(h('button', { class: 'danger', 'data-testid': 'hangup', 'data-key': `${key}:hangup`, onclick: () => p.hangup() }, 'Hang up'));
+    }
+  } else if (opts.online) {
+    out.push(h('button', { class: 'primary', 'data-testid': 'request', 'data-key': `${key}:request`, onclick: opts.onRequest },
+      state === 'idle' ? 'Request' : 'Request again'));
+  }
+  return out;
+}

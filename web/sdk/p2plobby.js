@@ -1,0 +1,271 @@
+// p2plobby browser SDK: join a lobby room, see who is there, and connect to others with their consent;
+// then chat and send files peer to peer. DOM-free ES module; see docs/sdk.md.
+import { Emitter } from './emitter.js';
+import { Peer } from './peer.js';
+import { Signaling } from './signaling.js';
+import { randomId } from './transfer.js';
+
+export { Peer } from './peer.js';
+export { Sha256, sha256, toHex } from './sha256.js';
+export { IncomingTransfer, OutgoingTransfer, Transfer } from './transfer.js';
+export { fingerprint, verificationCode } from './verify.js';
+export { safeName } from './sink.js';
+
+/**
+ * @typedef {{id: string, name: string}} Member
+ *
+ * @typedef {object} LobbyOptions
+ * @property {string | URL} url WebSocket URL of the server, e.g. "wss://host/ws"; room and name are added
+ * @property {string} [room] room to join; default: the server's default room
+ * @property {string} [name] display name shown to the others
+ * @property {RTCConfiguration} [rtcConfig] extra RTCPeerConnection settings; ICE servers come from the server
+ * @property {number} [chunkSize] file chunk size in bytes (default 64 KiB, at most 256 KiB)
+ * @property {number} [pingInterval] ms between keepalive pings (default 15000)
+ * @property {typeof WebSocket} [WebSocket] for non-browser runtimes
+ * @property {typeof RTCPeerConnection} [RTCPeerConnection] for non-browser runtimes
+ */
+
+/**
+ * A membership in one lobby room. Events:
+ * - `status` {status: 'connecting'|'open'|'reconnecting'|'closed', attempt?, delay?, code?, reason?}
+ * - `self` {id, name, room, iceServers}: joined (again); the id is new after every reconnect
+ * - `members` Member[]: the list changed (join, leave, or a new snapshot after reconnecting)
+ * - `join` Member · `leave` Member
+ * - `peer` Peer: a new Peer object exists (our request, or theirs)
+ * - `request` Peer: someone asks to connect; call peer.accept() or peer.decline()
+ * - `error` {code, message, toId?}: the server refused something we sent
+ */
+export class Lobby extends Emitter {
+  /** @param {LobbyOptions} opts */
+  constructor(opts) {
+    super();
+    this.opts = opts;
+    this.room = opts.room || '';
+    this.name = opts.name || '';
+    /** @type {string | null} our member id; changes after every reconnect */
+    this.id = null;
+    /** @type {RTCIceServer[]} from the server's self-connected message; never hard-coded */
+    this.iceServers = [];
+    /** @type {Map<string, Member>} the other members, by id */
+    this.members = new Map();
+    /** @type {Map<string, Peer>} connections and requests, by the other member's id */
+    this.peers = new Map();
+    this.signaling = new Signaling({ url: this.#url(), WebSocket: opts.WebSocket, pingInterval: opts.pingInterval });
+    this.signaling.on('status', (s) => this.#onStatus(s));
+    this.signaling.on('message', (m) => this.#onMessage(m));
+  }
+
+  /** @returns {'connecting'|'open'|'reconnecting'|'closed'} the signaling connection's state */
+  get status() {
+    return this.signaling.status;
+  }
+
+  /** Joins the room (connects to the server). */
+  connect() {
+    this.signaling.connect();
+  }
+
+  /** Leaves: hangs up every peer and closes the signaling connection for good. */
+  close() {
+    for (const p of this.peers.values()) p.hangup();
+    this.signaling.close();
+  }
+
+  /**
+   * Changes the display name. The server takes names at join time, so this rejoins (new member id);
+   * established peer connections are kept.
+   * @param {string} name
+   */
+  setName(name) {
+    if (name === this.name) return;
+    this.name = name;
+    this.signaling.opts.url = this.#url();
+    if (this.signaling.status !== 'closed') {
+      this.signaling.attempt = 0;
+      this.signaling.connect();
+    }
+  }
+
+  /**
+   * Asks a member for a connection. Nothing connects until they accept.
+   * @param {string} id
+   * @returns {Peer}
+   */
+  request(id) {
+    const existing = this.peers.get(id);
+    if (existing && !existing.ended) return existing;
+    const member = this.members.get(id);
+    if (!member) throw new Error('no such member');
+    const peer = this.#newPeer(id, member.name, randomId(), true, 'requesting');
+    peer.init.signal({ kind: 'request' });
+    return peer;
+  }
+
+  /**
+   * @param {string} id
+   * @returns {Peer | undefined}
+   */
+  peer(id) {
+    return this.peers.get(id);
+  }
+
+  /** @returns {URL} the WebSocket URL with room and name */
+  #url() {
+    const u = new URL(String(this.opts.url));
+    if (this.room) u.searchParams.set('room', this.room);
+    if (this.name) u.searchParams.set('name', this.name);
+    return u;
+  }
+
+  /**
+   * @param {string} id
+   * @param {string} name
+   * @param {string | undefined} sid
+   * @param {boolean} initiator
+   * @param {'requesting'|'incoming'} state
+   * @param {RTCSessionDescriptionInit} [pendingOffer]
+   * @returns {Peer}
+   */
+  #newPeer(id, name, sid, initiator, state, pendingOffer) {
+    /** @type {Peer} */
+    const peer = new Peer({
+      id, name, sid, initiator, state, pendingOffer,
+      signal: (payload) => this.signaling.send({
+        toId: peer.id, fromId: this.id ?? undefined, ...payload, ...(peer.sid !== undefined && { sid: peer.sid }),
+      }),
+      rtcConfig: () => ({ ...this.opts.rtcConfig, iceServers: this.iceServers }),
+      RTCPeerConnection: this.opts.RTCPeerConnection,
+      chunkSize: this.opts.chunkSize,
+    });
+    peer.on('state', (s) => {
+      if (s === 'connected' && this.id) peer.sendControl({ t: 'member', id: this.id });
+    });
+    peer.on('member', (newId) => this.#rekey(peer, newId));
+    this.peers.set(id, peer);
+    this.emit('peer', peer);
+    if (state === 'incoming') this.emit('request', peer);
+    return peer;
+  }
+
+  /**
+   * The other side rejoined the lobby under a new id (told over the data channel): follow it.
+   * @param {Peer} peer
+   * @param {string} newId
+   */
+  #rekey(peer, newId) {
+    if (peer.id === newId || this.peers.get(peer.id) !== peer) return;
+    const other = this.peers.get(newId);
+    if (other && !other.ended) return;
+    this.peers.delete(peer.id);
+    peer.id = newId;
+    this.peers.set(newId, peer);
+    const m = this.members.get(newId);
+    if (m?.name) peer.name = m.name;
+    peer.setOnline(!!m);
+    this.emit('members', [...this.members.values()]);
+  }
+
+  /** @param {{status: string}} s */
+  #onStatus(s) {
+    if (s.status === 'reconnecting' || s.status === 'closed') {
+      // Requests are tied to our old member id, so they cannot survive; WebRTC connections do.
+      for (const p of this.peers.values()) {
+        if (p.state === 'requesting' || p.state === 'incoming') p.close('failed', 'Lost the connection to the lobby server.');
+        p.setOnline(false);
+      }
+    }
+    this.emit('status', s);
+  }
+
+  /** @param {any} msg */
+  #onMessage(msg) {
+    switch (msg.kind) {
+      case 'self-connected':
+        this.id = String(msg.id);
+        if (typeof msg.room === 'string') this.room = msg.room;
+        this.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+        this.members = new Map();
+        for (const p of this.peers.values()) {
+          p.setOnline(false);
+          if (p.state === 'connected') p.sendControl({ t: 'member', id: this.id });
+        }
+        this.emit('self', { id: this.id, name: msg.name ?? this.name, room: this.room, iceServers: this.iceServers });
+        this.emit('members', []);
+        return;
+      case 'connected': {
+        if (typeof msg.id !== 'string' || msg.id === this.id) return;
+        const m = { id: msg.id, name: typeof msg.name === 'string' ? msg.name : '' };
+        this.members.set(m.id, m);
+        const p = this.peers.get(m.id);
+        if (p) {
+          if (m.name) p.name = m.name;
+          p.setOnline(true);
+        }
+        this.emit('join', m);
+        this.emit('members', [...this.members.values()]);
+        return;
+      }
+      case 'disconnected': {
+        const m = this.members.get(msg.id);
+        if (!m) return;
+        this.members.delete(msg.id);
+        const p = this.peers.get(msg.id);
+        if (p) {
+          p.setOnline(false);
+          // Before the data channel is up the lobby is the only link; after, the connection lives on.
+          if (!p.ended && p.state !== 'connected') p.close('left', `${p.label} left the room.`);
+        }
+        this.emit('leave', m);
+        this.emit('members', [...this.members.values()]);
+        return;
+      }
+      case 'error': {
+        const p = typeof msg.toId === 'string' ? this.peers.get(msg.toId) : undefined;
+        if (p && msg.code === 'unknown-target' && !p.ended && p.state !== 'connected') {
+          p.close('left', `${p.label} is no longer in the room.`);
+        }
+        this.emit('error', { code: msg.code, message: msg.message, toId: msg.toId });
+        return;
+      }
+      case 'pong':
+        return;
+    }
+    if (typeof msg.fromId === 'string') this.#onRelay(msg);
+  }
+
+  /**
+   * Routes a relayed message to its session, starting new sessions for requests and raw offers.
+   * @param {any} msg
+   */
+  #onRelay(msg) {
+    const from = msg.fromId;
+    const member = this.members.get(from);
+    if (!member) return; // from someone who already left
+    const sid = typeof msg.sid === 'string' ? msg.sid : undefined;
+    const peer = this.peers.get(from);
+    const live = peer && !peer.ended ? peer : null;
+    if (msg.kind === 'request') {
+      if (live?.sid === sid) return; // duplicate
+      if (live?.state === 'requesting') {
+        // Both asked at once: the lower id's request wins, and the other side accepts it.
+        if (/** @type {string} */ (this.id) < from) return;
+        live.adoptRequest(sid);
+        return;
+      }
+      if (live?.state === 'incoming') {
+        live.sid = sid;
+        return;
+      }
+      live?.close('closed', `${live.label} started a new session.`);
+      this.#newPeer(from, member.name, sid, false, 'incoming');
+      return;
+    }
+    if (msg.offer && typeof msg.offer === 'object' && (!live || live.sid !== sid)) {
+      // A seed-style offer without a request (or for an unknown session): still needs consent.
+      live?.close('closed', `${live.label} started a new session.`);
+      this.#newPeer(from, member.name, sid, false, 'incoming', msg.offer);
+      return;
+    }
+    if (live && live.sid === sid) live.onSignal(msg); // else: a late message of an old session
+  }
+}

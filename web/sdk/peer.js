@@ -1,0 +1,401 @@
+// One WebRTC connection to one other member: the consent flow's state machine, the RTCPeerConnection with
+// trickle ICE, the `p2plobby` control channel (chat, transfer control) and the file transfers.
+import { Emitter } from './emitter.js';
+import { DEFAULT_CHUNK, IncomingTransfer, MAX_CHUNK, OutgoingTransfer, parseOffer, randomId } from './transfer.js';
+import { verificationCode } from './verify.js';
+
+/** How long accepting may take to become a working connection before it counts as failed. */
+const CONNECT_TIMEOUT_MS = 30000;
+/** Chat text limit (docs/datachannel.md): 16 KiB of UTF-8. */
+const MAX_CHAT_BYTES = 16 << 10;
+
+/**
+ * requesting: we asked, they have not answered · incoming: they asked, we have not answered ·
+ * connecting: consent given, WebRTC handshake running · connected: control channel open ·
+ * declined · failed · left: the other person went away · closed: hung up or request withdrawn.
+ * @typedef {'requesting'|'incoming'|'connecting'|'connected'|'declined'|'failed'|'left'|'closed'} PeerState
+ */
+
+/**
+ * @typedef {object} ChatMessage
+ * @property {string} id unique per sender
+ * @property {string} text
+ * @property {number} ts sender's clock, ms since the epoch
+ * @property {boolean} self true for messages this side sent
+ */
+
+/**
+ * @typedef {object} PeerInit
+ * @property {string} id the other member's id
+ * @property {string} name the other member's display name
+ * @property {string | undefined} sid session id (undefined for a seed-style raw offer)
+ * @property {boolean} initiator true when this side requested, and so creates the offer
+ * @property {PeerState} state 'requesting' or 'incoming'
+ * @property {(payload: object) => boolean} signal sends a relay message to this peer through the lobby
+ * @property {() => RTCConfiguration} rtcConfig configuration for the RTCPeerConnection (ICE servers)
+ * @property {typeof RTCPeerConnection} [RTCPeerConnection]
+ * @property {number} [chunkSize] preferred file chunk size (bounded by the peer's max-message-size)
+ * @property {RTCSessionDescriptionInit} [pendingOffer] a raw offer waiting for consent
+ */
+
+/**
+ * A connection (or a request for one) with another member. Events:
+ * - `state` PeerState (reason in `peer.reason`)
+ * - `chat` ChatMessage (received ones; sent ones are returned by sendChat)
+ * - `transfer` Transfer (an IncomingTransfer proposed by the peer, or an OutgoingTransfer we started)
+ * - `verify` string, the verification code, once connected
+ * - `online` boolean, whether the peer is currently in the lobby (a connection outlives the lobby)
+ */
+export class Peer extends Emitter {
+  /** @param {PeerInit} init */
+  constructor(init) {
+    super();
+    this.id = init.id;
+    this.name = init.name;
+    this.sid = init.sid;
+    this.initiator = init.initiator;
+    /** @type {PeerState} */
+    this.state = init.state;
+    /** Human-readable explanation of the current state, e.g. why it failed. */
+    this.reason = '';
+    /** Whether the peer is in the lobby right now. */
+    this.online = true;
+    /** @type {string | null} six digits "123 456", once connected */
+    this.verificationCode = null;
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {RTCDataChannel | null} */
+    this.control = null;
+    /** @type {Map<string, OutgoingTransfer>} */
+    this.outgoing = new Map();
+    /** @type {Map<string, IncomingTransfer>} */
+    this.incoming = new Map();
+    this.init = init;
+    this.pendingOffer = init.pendingOffer ?? null;
+    /** @type {RTCIceCandidateInit[]} remote candidates that arrived before the remote description */
+    this.queued = [];
+    /** @type {any} */
+    this.timer = null;
+    /** The other side's agent string from `hello`. */
+    this.agent = '';
+    /** @type {import('./transfer.js').TransferLink} */
+    this.link = {
+      sendControl: (msg) => this.sendControl(msg),
+      openChannel: (label) => {
+        if (!this.pc) throw new Error('not connected');
+        return this.pc.createDataChannel(label, { ordered: true });
+      },
+      chunkSize: () => {
+        const max = this.pc?.sctp?.maxMessageSize || 65536;
+        return Math.max(1024, Math.min(this.init.chunkSize || DEFAULT_CHUNK, max, MAX_CHUNK));
+      },
+    };
+  }
+
+  /** @returns {boolean} whether this connection is over (a new request makes a new Peer) */
+  get ended() {
+    return ['declined', 'failed', 'left', 'closed'].includes(this.state);
+  }
+
+  /** Accepts an incoming request (or raw offer): only now does any WebRTC start. */
+  accept() {
+    if (this.state !== 'incoming') return;
+    this.#setState('connecting');
+    this.#armTimeout();
+    if (this.pendingOffer) {
+      const offer = this.pendingOffer; // seed-style: the offer came first, so answer it now
+      this.pendingOffer = null;
+      this.#answer(offer);
+    } else {
+      this.init.signal({ kind: 'accept' });
+    }
+  }
+
+  /** Declines an incoming request. */
+  decline() {
+    if (this.state !== 'incoming') return;
+    this.init.signal({ kind: 'decline' });
+    this.close('declined', 'You declined.');
+  }
+
+  /** Withdraws our request, or ends the connection (telling the other side over both paths). */
+  hangup() {
+    if (this.ended) return;
+    if (this.state === 'incoming') return this.decline();
+    if (this.state === 'requesting') {
+      this.init.signal({ kind: 'decline' });
+      this.close('closed', 'You withdrew the request.');
+      return;
+    }
+    this.sendControl({ t: 'bye' });
+    this.init.signal({ kind: 'hangup' });
+    this.close('closed', 'You hung up.', 250); // let `bye` leave before the connection closes
+  }
+
+  /**
+   * Sends a chat message.
+   * @param {string} text
+   * @returns {ChatMessage}
+   */
+  sendChat(text) {
+    text = String(text);
+    if (new TextEncoder().encode(text).length > MAX_CHAT_BYTES) throw new Error('message too long (16 KiB at most)');
+    const msg = { t: 'chat', id: randomId(), text, ts: Date.now() };
+    if (!this.sendControl(msg)) throw new Error('not connected');
+    return { id: msg.id, text, ts: msg.ts, self: true };
+  }
+
+  /**
+   * Proposes files to the peer; they are sent once the peer accepts.
+   * @param {(File | Blob & {name?: string})[] | FileList} files
+   * @returns {OutgoingTransfer}
+   */
+  sendFiles(files) {
+    const list = Array.from(files);
+    if (!list.length) throw new Error('no files');
+    if (this.state !== 'connected') throw new Error('not connected');
+    const t = new OutgoingTransfer(this.link, list);
+    this.outgoing.set(t.tid, t);
+    this.emit('transfer', t);
+    t.start();
+    return t;
+  }
+
+  /**
+   * Sends a control message; false when the channel is not open.
+   * @param {object} msg
+   * @returns {boolean}
+   */
+  sendControl(msg) {
+    if (this.control?.readyState !== 'open') return false;
+    this.control.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /**
+   * Handles a relay message of this peer's session (the Lobby has matched fromId and sid).
+   * @param {any} msg
+   */
+  onSignal(msg) {
+    if (msg.kind === 'accept' && this.state === 'requesting') {
+      this.#setState('connecting');
+      this.#armTimeout();
+      this.#offer();
+    } else if (msg.kind === 'decline') {
+      if (this.state === 'requesting') this.close('declined', `${this.label} declined.`);
+      else if (!this.ended) this.close('closed', `${this.label} withdrew the request.`);
+    } else if (msg.kind === 'hangup') {
+      this.close('closed', `${this.label} hung up.`);
+    } else if (msg.offer && typeof msg.offer === 'object') {
+      if (this.state === 'incoming') this.pendingOffer = msg.offer;
+      else if (this.state === 'connecting' && !this.initiator && !this.pc) this.#answer(msg.offer);
+    } else if (msg.answer && typeof msg.answer === 'object') {
+      if (this.initiator && this.pc?.signalingState === 'have-local-offer') this.#setRemote(msg.answer);
+    } else if (msg.candidate && typeof msg.candidate === 'object') {
+      this.#addCandidate(msg.candidate);
+    }
+  }
+
+  /**
+   * Our glare resolution lost: the other side's simultaneous request stands, and we already consented.
+   * @param {string | undefined} sid the other side's session id
+   */
+  adoptRequest(sid) {
+    this.sid = sid;
+    this.initiator = false;
+    this.state = 'incoming';
+    this.accept();
+  }
+
+  /** @returns {string} the name to show in messages */
+  get label() {
+    return this.name || 'The other person';
+  }
+
+  /**
+   * Ends the connection locally with a final state; active transfers fail.
+   * @param {PeerState} state
+   * @param {string} reason
+   * @param {number} [linger] ms to wait before closing the RTCPeerConnection
+   */
+  close(state, reason, linger = 0) {
+    if (this.ended) return;
+    clearTimeout(this.timer);
+    const why = state === 'closed' ? 'The connection was closed.' : reason;
+    for (const t of [...this.outgoing.values(), ...this.incoming.values()]) t.end('failed', why);
+    const { control, pc } = this;
+    if (control) control.onclose = null;
+    if (pc) pc.onconnectionstatechange = null;
+    setTimeout(() => {
+      control?.close();
+      pc?.close();
+    }, linger);
+    this.reason = reason;
+    this.#setState(state);
+  }
+
+  /** @param {boolean} online */
+  setOnline(online) {
+    if (this.online === online) return;
+    this.online = online;
+    this.emit('online', online);
+  }
+
+  #armTimeout() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.state === 'connecting') {
+        this.close('failed', 'Could not connect: no network path was found between you two.');
+      }
+    }, CONNECT_TIMEOUT_MS);
+  }
+
+  /** @param {PeerState} state */
+  #setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  #createPc() {
+    const PC = this.init.RTCPeerConnection || globalThis.RTCPeerConnection;
+    const pc = new PC(this.init.rtcConfig());
+    this.pc = pc;
+    pc.onicecandidate = (ev) => {
+      if (ev.candidate) this.init.signal({ candidate: ev.candidate.toJSON() });
+    };
+    pc.ondatachannel = (ev) => {
+      const dc = ev.channel;
+      if (dc.label === 'p2plobby' && !this.control) this.#setupControl(dc);
+      else if (dc.label.startsWith('file:')) {
+        const t = this.incoming.get(dc.label.slice(5));
+        if (t) t.attach(dc);
+        else dc.close();
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState !== 'failed') return;
+      if (this.state === 'connected') this.close('failed', `The connection to ${this.label} was lost.`);
+      else this.close('failed', 'Could not connect: no network path was found between you two.');
+    };
+    return pc;
+  }
+
+  /** Requester side: create the connection and its control channel, then send the offer. */
+  async #offer() {
+    try {
+      const pc = this.#createPc();
+      this.#setupControl(pc.createDataChannel('p2plobby', { ordered: true }));
+      await pc.setLocalDescription(await pc.createOffer());
+      if (this.ended) return;
+      const d = /** @type {RTCSessionDescription} */ (pc.localDescription);
+      this.init.signal({ offer: { type: d.type, sdp: d.sdp } });
+    } catch (err) {
+      this.close('failed', `Could not start the connection: ${errText(err)}`);
+    }
+  }
+
+  /** @param {RTCSessionDescriptionInit} offer */
+  async #answer(offer) {
+    try {
+      const pc = this.#createPc();
+      await this.#setRemote(offer);
+      await pc.setLocalDescription(await pc.createAnswer());
+      if (this.ended) return;
+      const d = /** @type {RTCSessionDescription} */ (pc.localDescription);
+      this.init.signal({ answer: { type: d.type, sdp: d.sdp } });
+    } catch (err) {
+      this.close('failed', `Could not answer the connection: ${errText(err)}`);
+    }
+  }
+
+  /** @param {RTCSessionDescriptionInit} desc */
+  async #setRemote(desc) {
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    try {
+      await pc.setRemoteDescription(desc);
+    } catch (err) {
+      this.close('failed', `The other side sent an unusable description: ${errText(err)}`);
+      throw err;
+    }
+    const queued = this.queued;
+    this.queued = [];
+    for (const c of queued) pc.addIceCandidate(c).catch(() => {});
+  }
+
+  /** @param {RTCIceCandidateInit} c */
+  #addCandidate(c) {
+    if (this.pc?.remoteDescription) this.pc.addIceCandidate(c).catch(() => {});
+    else if (this.queued.length < 200) this.queued.push(c); // trickle may beat the description
+  }
+
+  /** @param {RTCDataChannel} dc */
+  #setupControl(dc) {
+    this.control = dc;
+    dc.onopen = () => this.#onOpen();
+    dc.onmessage = (ev) => {
+      if (typeof ev.data !== 'string') return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (msg && typeof msg === 'object' && typeof msg.t === 'string') this.#onControl(msg);
+    };
+    dc.onclose = () => this.close('left', `${this.label} left.`);
+  }
+
+  #onOpen() {
+    if (this.ended) return;
+    clearTimeout(this.timer);
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    this.verificationCode = verificationCode(pc.localDescription?.sdp ?? '', pc.remoteDescription?.sdp ?? '');
+    this.sendControl({ t: 'hello', v: 1, agent: 'p2plobby-js/1' });
+    this.#setState('connected');
+    if (this.verificationCode) this.emit('verify', this.verificationCode);
+  }
+
+  /** @param {any} msg */
+  #onControl(msg) {
+    switch (msg.t) {
+      case 'hello':
+        this.agent = String(msg.agent ?? '').slice(0, 100);
+        break;
+      case 'chat':
+        if (typeof msg.text === 'string') {
+          const ts = Number.isFinite(msg.ts) ? msg.ts : Date.now();
+          this.emit('chat', { id: String(msg.id ?? ''), text: msg.text.slice(0, MAX_CHAT_BYTES), ts, self: false });
+        }
+        break;
+      case 'member':
+        if (typeof msg.id === 'string' && msg.id && msg.id.length <= 64) this.emit('member', msg.id);
+        break;
+      case 'bye':
+        this.close('closed', `${this.label} hung up.`);
+        break;
+      case 'files': {
+        const files = parseOffer(msg);
+        if (!files || this.incoming.has(msg.tid)) break;
+        const t = new IncomingTransfer(this.link, msg.tid, files);
+        this.incoming.set(t.tid, t);
+        this.emit('transfer', t);
+        break;
+      }
+      default:
+        if (typeof msg.tid === 'string') {
+          // accept/decline/received/failed answer our proposals; cancel may concern either direction
+          if (msg.t !== 'cancel' || this.outgoing.has(msg.tid)) this.outgoing.get(msg.tid)?.onControl(msg);
+          if (msg.t === 'cancel') this.incoming.get(msg.tid)?.onControl(msg);
+        }
+    }
+  }
+}
+
+/**
+ * @param {any} err
+ * @returns {string}
+ */
+function errText(err) {
+  return err?.message || String(err);
+}
