@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -51,8 +52,14 @@ func join(t *testing.T, h *Hub, room, name string) *client {
 // drain takes everything pending and applies it to the client's view, checking the protocol's promises.
 func (c *client) drain() []map[string]any {
 	c.t.Helper()
+	return c.apply(drainAll(c.m))
+}
+
+// apply decodes frames into the client's view, checking the protocol's promises.
+func (c *client) apply(frames [][]byte) []map[string]any {
+	c.t.Helper()
 	var got []map[string]any
-	for _, f := range c.m.Drain(nil) {
+	for _, f := range frames {
 		var msg map[string]any
 		if err := json.Unmarshal(f, &msg); err != nil {
 			c.t.Fatalf("frame %s: %v", f, err)
@@ -223,7 +230,7 @@ func TestSlowMemberDropped(t *testing.T) {
 	if slow.conn.closed != protocol.CloseSlow {
 		t.Fatalf("slow member not closed with 4000 (got %d)", slow.conn.closed)
 	}
-	if got := slow.m.Drain(nil); len(got) != 0 {
+	if got := drainAll(slow.m); len(got) != 0 {
 		t.Fatalf("dropped member still drains %d frames", len(got))
 	}
 	// Events alone (no direct messages) also count: many joins while it does not drain.
@@ -302,13 +309,102 @@ func BenchmarkBroadcastJoin(b *testing.B) {
 		m, _ := h.Join("r", "", &fakeConn{})
 		members = append(members, m)
 	}
-	var buf [][]byte
+	var buf []byte
+	emit := func(f []byte) bool { buf = append(buf, f...); return true }
 	b.ReportAllocs()
 	for b.Loop() {
 		m, _ := h.Join("r", "", &fakeConn{})
 		m.Leave()
 		for _, o := range members {
-			buf = o.Drain(buf[:0])
+			buf = buf[:0]
+			o.Drain(emit)
+		}
+	}
+}
+
+func drainAll(m *Member) [][]byte {
+	var out [][]byte
+	m.Drain(func(f []byte) bool { out = append(out, f); return true })
+	return out
+}
+
+// A writer that stops after each frame gets the same frames, in the same order, as one that takes all.
+func TestDrainInPieces(t *testing.T) {
+	h := New(Config{})
+	a := join(t, h, "r", "a")
+	b := join(t, h, "r", "b")
+	a.drain()
+	b.drain()
+	for i := range 5 {
+		join(t, h, "r", fmt.Sprint(i))
+		b.m.Handle([]byte(fmt.Sprintf(`{"toId":%q,"kind":"request","sid":"%d"}`, a.m.ID(), i)))
+	}
+	var got []string
+	for {
+		n := a.m.Drain(func(f []byte) bool { got = append(got, string(f)); return false })
+		if n == 0 {
+			break
+		}
+	}
+	// 5 × (connected, request)
+	if len(got) != 10 {
+		t.Fatalf("got %d frames: %q", len(got), got)
+	}
+	for i := 0; i < 10; i += 2 {
+		if !strings.Contains(got[i], `"connected"`) || !strings.Contains(got[i+1], `"request"`) {
+			t.Fatalf("order broken at %d: %q", i, got[i:i+2])
+		}
+	}
+}
+
+// drainSome drains at most k frames into the client's view (a writer whose buffer fills).
+func (c *client) drainSome(k int) {
+	c.t.Helper()
+	var frames [][]byte
+	c.m.Drain(func(f []byte) bool { frames = append(frames, f); return len(frames) < k })
+	c.apply(frames)
+}
+
+// Random joins, leaves and partial drains, single-threaded so a failure replays from its seed: every
+// view must stay consistent (checked per frame) and end exact, across order compactions.
+func TestRandomChurnWithPartialDrains(t *testing.T) {
+	for seed := range uint64(5) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		h := New(Config{})
+		var live []*client
+		for step := 0; step < 1500; step++ {
+			switch x := rng.IntN(10); {
+			case x < 4 || len(live) < 2:
+				live = append(live, join(t, h, "r", ""))
+			case x < 7:
+				i := rng.IntN(len(live))
+				live[i].m.Leave()
+				live = append(live[:i], live[i+1:]...)
+			default:
+				live[rng.IntN(len(live))].drainSome(1 + rng.IntN(5))
+			}
+		}
+		var want []string
+		for _, c := range live {
+			want = append(want, c.m.ID())
+		}
+		sort.Strings(want)
+		for _, c := range live {
+			c.drain()
+			got := append(ids(c.view), c.self)
+			sort.Strings(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("seed %d: member sees %d, want %d", seed, len(got), len(want))
+			}
+		}
+		// Once no snapshot is in progress, departures compact the join order.
+		for len(live) > 100 {
+			live[0].m.Leave()
+			live = live[1:]
+		}
+		r := h.rooms["r"]
+		if len(r.order) > 2*len(live)+64 {
+			t.Fatalf("seed %d: order not compacted: %d entries for %d members", seed, len(r.order), len(live))
 		}
 	}
 }

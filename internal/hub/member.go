@@ -19,7 +19,12 @@ type Member struct {
 
 	// Guarded by room.mu.
 	index     int
-	fresh     bool     // snapshot not taken yet
+	leaveSeq  uint64   // seq of this member's disconnected event, once left
+	fresh     bool     // snapshot not begun yet
+	snapping  bool     // snapshot begun, not yet fully passed to the writer
+	snapSeq   uint64   // room seq when the snapshot began: it reports the members present then
+	snapPos   int      // next index into room.order to report
+	snapEnd   int      // len(room.order) when the snapshot began
 	left      bool     // removed from the room
 	dropped   bool     // closed for being too slow; output is discarded
 	cur       *chunk   // cursor: the next event is cur.frames[idx] (or the next chunk's first)
@@ -44,53 +49,91 @@ func (m *Member) Name() string { return m.name }
 // Room returns the member's room name.
 func (m *Member) Room() string { return m.room.name }
 
-// Drain appends every frame pending for m to dst, in delivery order, and returns it. The frames are shared
-// and must not be modified. An empty result means there is nothing to write until the next Wake.
-func (m *Member) Drain(dst [][]byte) [][]byte {
+// Drain passes the frames pending for m to emit, in delivery order, until emit returns false or nothing is
+// left; it reports how many it passed. Every frame passed counts as delivered. Frames are shared and must not
+// be modified or kept after emit returns. Called by one writer at a time; the room is locked meanwhile, so
+// emit must only copy the frame (no I/O).
+//
+// Drain pulls frame by frame instead of returning a slice so that a writer holds at most one write buffer of
+// output, however far behind its member is: a join storm must not turn into members × pending pointers.
+func (m *Member) Drain(emit func(frame []byte) bool) int {
 	r := m.room
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m.left || m.dropped {
-		return dst
+		return 0
 	}
+	n := 0
 	if m.fresh {
-		// self-connected, then everyone present now, then events from now on: an exact view.
+		// self-connected, then the members present now, then events from now on: an exact view. The
+		// snapshot is walked in join order a piece at a time; it reports the membership at snapSeq even if
+		// members come and go meanwhile, so it costs a few words per newcomer, not a frame per member.
 		m.fresh = false
-		dst = append(dst, m.private[0].frame)
-		m.privBytes -= int64(len(m.private[0].frame))
-		m.private = m.private[1:]
-		for _, o := range r.list {
-			if o != m {
-				dst = append(dst, o.connected)
-			}
-		}
+		q := m.popPrivate()
+		n++
+		emit(q.frame)
+		m.snapping, m.snapSeq, m.snapPos, m.snapEnd = true, r.seq, 0, len(r.order)
+		r.snaps++
 		m.cur, m.idx, m.consumed = r.tail, r.tail.n, r.bytes
 	}
-	for _, q := range m.private {
-		dst = m.appendEvents(dst, q.seq)
-		dst = append(dst, q.frame)
+	if m.snapping {
+		for m.snapPos < m.snapEnd {
+			o := r.order[m.snapPos]
+			m.snapPos++
+			if o == m || o.left && o.leaveSeq < m.snapSeq {
+				continue
+			}
+			n++
+			if !emit(o.connected) {
+				return n
+			}
+		}
+		m.snapping = false
+		r.snapshotDone()
 	}
-	if cap(m.private) > 16 {
-		m.private = nil
-	} else {
-		clear(m.private)
-		m.private = m.private[:0]
+	for len(m.private) > 0 {
+		k, more := m.emitEvents(m.private[0].seq, emit)
+		if n += k; !more {
+			return n
+		}
+		q := m.popPrivate()
+		n++
+		if !emit(q.frame) {
+			return n
+		}
 	}
-	m.privBytes = 0
-	return m.appendEvents(dst, r.seq)
+	k, _ := m.emitEvents(r.seq, emit)
+	return n + k
 }
 
-// appendEvents moves the cursor up to (not including) event upto, appending the frames passed.
-func (m *Member) appendEvents(dst [][]byte, upto uint64) [][]byte {
+// popPrivate removes the first direct message. Called with room.mu held.
+func (m *Member) popPrivate() queued {
+	q := m.private[0]
+	m.private[0] = queued{}
+	m.private = m.private[1:]
+	m.privBytes -= int64(len(q.frame))
+	if len(m.private) == 0 {
+		m.private = nil // an idle member holds no queue
+	}
+	return q
+}
+
+// emitEvents passes room events up to (not including) upto, moving the cursor; more is false if emit
+// asked to stop.
+func (m *Member) emitEvents(upto uint64, emit func([]byte) bool) (n int, more bool) {
 	for m.cur.seq+uint64(m.idx) < upto {
 		if m.idx == chunkSize {
 			m.cur, m.idx = m.cur.next, 0
 		}
-		dst = append(dst, m.cur.frames[m.idx])
+		f := m.cur.frames[m.idx]
 		m.consumed = m.cur.end[m.idx]
 		m.idx++
+		n++
+		if !emit(f) {
+			return n, false
+		}
 	}
-	return dst
+	return n, true
 }
 
 // Handle processes one text message from the member's client: a ping, or a relay to another member.

@@ -27,6 +27,10 @@ type room struct {
 	mu      sync.Mutex
 	members map[string]*Member
 	list    []*Member // the same members, for iteration; Member.index is the position
+	order   []*Member // members in join order, with departed ones kept while a snapshot may need them
+	tombs   int       // departed members still in order
+	compact int       // compact order once tombs reaches this
+	snaps   int       // members with a snapshot in progress
 	tail    *chunk
 	seq     uint64 // sequence number of the next event
 	bytes   int64  // cumulative bytes of all events so far
@@ -43,6 +47,7 @@ func (r *room) join(m *Member) {
 	defer r.mu.Unlock()
 	m.index = len(r.list)
 	r.list = append(r.list, m)
+	r.order = append(r.order, m)
 	r.members[m.id] = m
 	r.publish(m.connected)
 }
@@ -55,6 +60,11 @@ func (r *room) leave(m *Member) bool {
 		return false
 	}
 	m.left = true
+	if m.snapping {
+		m.snapping = false
+		r.snaps--
+	}
+	m.leaveSeq = r.seq // the seq of the disconnected event published below
 	m.discard()
 	last := r.list[len(r.list)-1]
 	r.list[m.index] = last
@@ -63,7 +73,55 @@ func (r *room) leave(m *Member) bool {
 	r.list = r.list[:len(r.list)-1]
 	delete(r.members, m.id)
 	r.publish(protocol.Disconnected(m.id))
+	r.tombs++
+	r.maybeCompact()
 	return true
+}
+
+// maybeCompact drops departed members from order once they are many and no snapshot in progress still
+// has to report them. Thresholds grow geometrically, so the O(len(order)) pass is O(1) per departure.
+func (r *room) maybeCompact() {
+	if r.tombs < max(r.compact, 64) || 2*r.tombs < len(r.order) {
+		return
+	}
+	// A departed member is still owed to a snapshot begun before its departure.
+	minSnap := r.seq
+	for _, m := range r.list {
+		if m.snapping && m.snapSeq < minSnap {
+			minSnap = m.snapSeq
+		}
+	}
+	newPos := make([]int32, len(r.order)+1) // old index → new index of the first kept member at or after it
+	kept := r.order[:0]
+	tombs := 0
+	for i, o := range r.order {
+		newPos[i] = int32(len(kept))
+		if !o.left || o.leaveSeq >= minSnap {
+			kept = append(kept, o)
+			if o.left {
+				tombs++
+			}
+		}
+	}
+	newPos[len(r.order)] = int32(len(kept))
+	clear(r.order[len(kept):])
+	for _, m := range r.list {
+		if m.snapping {
+			m.snapPos, m.snapEnd = int(newPos[m.snapPos]), int(newPos[m.snapEnd])
+		}
+	}
+	r.order, r.tombs = kept, tombs
+	// Kept tombstones wait for the snapshots that owe them; pass again after as many new departures, or
+	// as soon as no snapshot is in progress (see snapshotDone).
+	r.compact = tombs + max(64, len(kept)/2)
+}
+
+// snapshotDone is called when a member's snapshot has been fully passed to its writer.
+func (r *room) snapshotDone() {
+	if r.snaps--; r.snaps == 0 && r.tombs > 0 {
+		r.compact = 0 // nothing owed any more: the next check may free every tombstone
+		r.maybeCompact()
+	}
 }
 
 // publish appends an event for every member and wakes their writers. Called with r.mu held.

@@ -20,9 +20,9 @@ import (
 // closeGrace is how long a closing connection may take to exchange close frames before the socket is cut.
 const closeGrace = 2 * time.Second
 
-// writeChunk is how many bytes of frames are gathered before a write; one flush of a big backlog takes a
-// few writes rather than one huge buffer.
-const writeChunk = 64 << 10
+// writeChunk is how many bytes of frames are gathered for one write. It bounds what a writer blocked on a slow
+// client holds; a big backlog is written in several rounds.
+const writeChunk = 8 << 10
 
 // conn is one WebSocket client. It implements hub.Conn.
 type conn struct {
@@ -37,6 +37,8 @@ type conn struct {
 	closeSent atomic.Bool
 	pingDue   atomic.Bool
 	pong      atomic.Pointer[[]byte] // payload of the last client ping, to answer
+	wbuf      []byte                 // the writer goroutine's buffer while it runs
+	emitFn    func([]byte) bool      // c.emit, bound once so draining allocates nothing
 
 	// Reader goroutine only.
 	tokens  float64
@@ -53,8 +55,7 @@ type closeRequest struct {
 var (
 	_ hub.Conn = (*conn)(nil)
 
-	framesPool = sync.Pool{New: func() any { return new([][]byte) }}
-	bufPool    = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+	bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk+1024); return &b }}
 )
 
 // Wake implements hub.Conn: it starts the writer if none is running, or tells the running one to look again.
@@ -95,56 +96,53 @@ func (c *conn) ping() {
 	c.Wake()
 }
 
-// writeLoop runs while the connection has output: each round takes everything pending (control frames and
-// the hub's frames) and writes it at once, so a burst of events costs one syscall, not one per event.
+// writeLoop runs while the connection has output: each round takes what is pending (control frames and the
+// hub's frames, up to writeChunk bytes) and writes it at once, so a burst of events costs one syscall, not
+// one per event. It holds one pooled buffer while it runs and nothing once it exits.
 func (c *conn) writeLoop() {
-	fp := framesPool.Get().(*[][]byte)
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*fp) <= 1024 {
-			framesPool.Put(fp)
-		}
-		if cap(*bp) <= 2*writeChunk {
-			bufPool.Put(bp)
-		}
-	}()
+	c.wbuf = getBuf()
 	for {
 		c.state.Store(1)
 		if cr := c.closeReq.Load(); cr != nil {
 			c.writeClose(cr)
 			return
 		}
-		b := (*bp)[:0]
+		c.wbuf = c.wbuf[:0]
 		if c.pingDue.Swap(false) {
-			b = appendFrame(b, ws.OpPing, nil)
+			c.wbuf = appendFrame(c.wbuf, ws.OpPing, nil)
 		}
 		if p := c.pong.Swap(nil); p != nil {
-			b = appendFrame(b, ws.OpPong, *p)
+			c.wbuf = appendFrame(c.wbuf, ws.OpPong, *p)
 		}
-		frames := c.member.Drain((*fp)[:0])
-		ok := true
-		for _, f := range frames {
-			b = appendFrame(b, ws.OpText, f)
-			if len(b) >= writeChunk {
-				if ok = c.write(b); !ok {
-					break
-				}
-				b = b[:0]
+		c.member.Drain(c.emitFn)
+		if len(c.wbuf) == 0 {
+			// Release the buffer before giving up the writer role: the next writer may start at once.
+			putBuf(c.wbuf)
+			c.wbuf = nil
+			if c.state.CompareAndSwap(1, 0) {
+				return
 			}
+			c.wbuf = getBuf() // woken since the drain
+			continue
 		}
-		clear(frames)
-		*fp = frames[:0]
-		if ok && len(b) > 0 {
-			ok = c.write(b)
-		}
-		*bp = b[:0]
-		if !ok {
+		if !c.write(c.wbuf) {
 			return // the socket is closed; the reader sees it and the member leaves
 		}
-		if len(b) == 0 && len(frames) == 0 && c.state.CompareAndSwap(1, 0) {
-			return
-		}
 	}
+}
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) <= 2*writeChunk { // a buffer grown by a huge snapshot is left to the GC
+		bufPool.Put(&b)
+	}
+}
+
+// emit frames one hub frame into the write buffer; it asks for more until the buffer holds writeChunk bytes.
+func (c *conn) emit(frame []byte) bool {
+	c.wbuf = appendFrame(c.wbuf, ws.OpText, frame)
+	return len(c.wbuf) < writeChunk
 }
 
 func (c *conn) write(b []byte) bool {

@@ -145,6 +145,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 	q := r.URL.Query()
 	c := &conn{s: s, nc: nc, ip: ip}
+	c.emitFn = c.emit
 	c.state.Store(1) // a writer is started below, once c.member is set; wake-ups until then are kept
 	m, err := s.hub.Join(q.Get("room"), q.Get("name"), c)
 	if err != nil {
