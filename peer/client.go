@@ -101,14 +101,14 @@ type Client struct {
 	closing  bool
 }
 
-// Dial connects to the lobby server at url (ws://HOST:3333, wss://…; http(s):// is accepted too) and joins a room.
-// It returns once the server has sent this client's id and the room's current members, so [Client.Members] is
-// complete from the start. ctx bounds the dial only; the Client lives until Close or until the server goes away.
-func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
+// Dial connects to the lobby server at serverURL (ws://HOST:3333 or wss://…; http(s):// works too) and joins a
+// room. It returns once the server has sent this client's id and the room's current members, so [Client.Members]
+// is complete from the start. ctx bounds the dial only; the Client lives until Close or until the server goes away.
+func Dial(ctx context.Context, serverURL string, opts *Options) (*Client, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	u, err := lobbyURL(url, opts.Room, opts.Name)
+	u, err := lobbyURL(serverURL, opts.Room, opts.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +296,10 @@ func newAPI(opts *Options, log *slog.Logger) *webrtc.API {
 	var se webrtc.SettingEngine
 	if opts.SettingEngine != nil {
 		se = *opts.SettingEngine
+	} else if n, err := newBufferedNet(); err == nil {
+		se.SetNet(n)
+	} else {
+		log.Debug("using the default network", "err", err)
 	}
 	se.DetachDataChannels()
 	se.SetSCTPMaxMessageSize(maxChunk)
@@ -565,7 +569,7 @@ func (c *Client) memberLeft(id string) {
 		return
 	}
 	for _, s := range affected {
-		s.peerLeft()
+		go s.peerLeft()
 	}
 	if ready {
 		c.emit(Event{Kind: MemberLeft, Member: left})
@@ -591,8 +595,8 @@ func (c *Client) emit(ev Event) {
 
 func (c *Client) serverError(m *sigMsg) {
 	c.log.Debug("server error", "code", m.Code, "message", m.Message, "toId", m.ToID)
-	if m.ToID == "" {
-		return
+	if m.ToID == "" || m.Code == "rate-limited" {
+		return // a dropped candidate or two need not end a negotiation; the connect timeout still applies
 	}
 	// A relay to that member failed: whatever we were negotiating with it cannot go on.
 	c.mu.Lock()
@@ -606,9 +610,9 @@ func (c *Client) serverError(m *sigMsg) {
 	err := &ServerError{Code: m.Code, Message: m.Message}
 	for _, s := range affected {
 		if m.Code == "unknown-target" {
-			s.end(fmt.Errorf("%w: %w", ErrUnknownPeer, err))
+			go s.end(fmt.Errorf("%w: %w", ErrUnknownPeer, err))
 		} else {
-			s.end(err)
+			go s.end(err)
 		}
 	}
 }
@@ -623,6 +627,17 @@ func (c *Client) handleRelay(m *sigMsg) {
 	case m.Kind == kindRequest:
 		if s != nil && s.sid == m.SID {
 			return // duplicate
+		}
+		if mine := c.pendingRequestTo(from.ID); mine != nil {
+			// Both asked at once: the lower id's request stands and the other side accepts it (as the browser
+			// SDK does). Both have consented, so ours turns into accepting theirs, without an event.
+			if c.id < from.ID {
+				return
+			}
+			if in, err := c.newSession(from, m.SID, false); err == nil {
+				mine.adoptedBy(in)
+			}
+			return
 		}
 		c.incoming(from, m.SID, nil)
 	case m.Offer != nil:
@@ -641,9 +656,9 @@ func (c *Client) handleRelay(m *sigMsg) {
 	case m.Kind == kindAccept:
 		s.gotAccept()
 	case m.Kind == kindDecline:
-		s.end(ErrDeclined)
+		go s.end(ErrDeclined) // closing a PeerConnection may take a moment: not in the read loop
 	case m.Kind == kindHangup:
-		s.end(ErrHangup)
+		go s.end(ErrHangup)
 	}
 }
 
@@ -657,6 +672,18 @@ func (c *Client) incoming(from Member, sid string, offer *webrtc.SessionDescript
 		s.gotOffer(*offer)
 	}
 	c.emit(Event{Kind: IncomingRequest, Member: from, Request: &Request{From: from, s: s}})
+}
+
+// pendingRequestTo returns our request to member id that awaits its answer, if any.
+func (c *Client) pendingRequestTo(id string) *session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sessions {
+		if s.peer.ID == id && s.offerer && !s.isAgreed() {
+			return s
+		}
+	}
+	return nil
 }
 
 func sessionKey(peerID, sid string) string { return peerID + "\x00" + sid }
@@ -698,6 +725,28 @@ func (c *Client) newSession(m Member, sid string, offerer bool) (*session, error
 	return s, nil
 }
 
+// newRequest registers our request to m, unless m's own request to us awaits an answer, which is returned instead.
+// Checking and registering under one lock means a crossing request always meets one of the two: this, or the
+// simultaneous-request rule in handleRelay.
+func (c *Client) newRequest(m Member) (mine, theirs *session, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil, nil, ErrClosed
+	}
+	if c.err != nil {
+		return nil, nil, c.err
+	}
+	for _, s := range c.sessions {
+		if s.peer.ID == m.ID && !s.offerer && !s.isAnswered() {
+			return nil, s, nil
+		}
+	}
+	s := newSession(c, m, newID(16), true)
+	c.sessions[sessionKey(m.ID, s.sid)] = s
+	return s, nil, nil
+}
+
 func (c *Client) removeSession(s *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -709,14 +758,21 @@ func (c *Client) removeSession(s *session) {
 // Request asks member id for a connection and, once it accepts, connects to it. It returns [ErrDeclined] if the
 // member declines, [ErrPeerLeft] if it leaves, [ErrConnectionFailed] if WebRTC cannot connect within 30 s of the
 // accept. Canceling ctx before the answer withdraws the request.
+//
+// If that member's own request to us is waiting for an answer, or arrives while ours is (both asked at once),
+// both have consented: the request of the member with the lower id is accepted, as the browser SDK does, and
+// Request returns that connection. The member's pending request is then answered; its event may still be read.
 func (c *Client) Request(ctx context.Context, id string) (*Conn, error) {
 	m, ok := c.Member(id)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, id)
 	}
-	s, err := c.newSession(m, newID(16), true)
+	s, theirs, err := c.newRequest(m)
 	if err != nil {
 		return nil, err
+	}
+	if theirs != nil {
+		return theirs.accept(ctx) // they asked first and await our answer: both have consented
 	}
 	if err := c.relay(s, &sigMsg{Kind: kindRequest}); err != nil {
 		s.end(err)
@@ -725,6 +781,9 @@ func (c *Client) Request(ctx context.Context, id string) (*Conn, error) {
 	c.log.Debug("request sent", "member", m.ID, "sid", s.sid)
 	select {
 	case <-s.accepted:
+	case theirs := <-s.adopted:
+		s.end(errAdopted) // quietly: the other side ignores our request
+		return theirs.accept(ctx)
 	case <-s.done:
 		return nil, s.err
 	case <-ctx.Done():

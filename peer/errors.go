@@ -7,31 +7,31 @@ import (
 
 // Sentinel errors, matched with [errors.Is]. Errors returned by this package wrap one of them where it applies.
 var (
-	// ErrClosed: the Client or Conn was closed by this side.
+	// ErrClosed means the Client or Conn was closed by this side.
 	ErrClosed = errors.New("peer: closed")
-	// ErrDisconnected: the WebSocket connection to the lobby server was lost. Established Conns keep working.
+	// ErrDisconnected means the WebSocket connection to the lobby server was lost. Established Conns keep working.
 	ErrDisconnected = errors.New("peer: lost connection to the lobby server")
-	// ErrUnknownPeer: no member with that id is in the room (or it left before the request reached it).
+	// ErrUnknownPeer means no member with that id is in the room (or it left before the request reached it).
 	ErrUnknownPeer = errors.New("peer: unknown member")
-	// ErrDeclined: the other member declined the request or the transfer, or withdrew its own request.
+	// ErrDeclined means the other member declined the request or the transfer, or withdrew its own request.
 	ErrDeclined = errors.New("peer: declined")
-	// ErrPeerLeft: the other member left the lobby before the connection was established.
+	// ErrPeerLeft means the other member left the lobby before the connection was established.
 	ErrPeerLeft = errors.New("peer: member left the lobby")
-	// ErrHangup: the other side hung up.
+	// ErrHangup means the other side hung up.
 	ErrHangup = errors.New("peer: the other side hung up")
-	// ErrConnectionFailed: WebRTC could not connect (ICE, DTLS or SCTP failed) or lost the connection.
+	// ErrConnectionFailed means WebRTC could not connect (ICE, DTLS or SCTP failed) or lost the connection.
 	ErrConnectionFailed = errors.New("peer: connection failed")
-	// ErrCanceled: the other side canceled the transfer.
+	// ErrCanceled means the other side canceled the transfer.
 	ErrCanceled = errors.New("peer: transfer canceled by the other side")
-	// ErrInterrupted: the connection ended while a transfer was running.
+	// ErrInterrupted means the connection ended while a transfer was running.
 	ErrInterrupted = errors.New("peer: transfer interrupted")
-	// ErrIntegrity: a file's SHA-256 did not match what the sender announced.
+	// ErrIntegrity means a file's SHA-256 did not match what the sender announced.
 	ErrIntegrity = errors.New("peer: integrity check failed")
-	// ErrTransferFailed: a file had the wrong size, could not be written, or changed while it was being sent.
+	// ErrTransferFailed means a file had the wrong size, could not be written, or changed while being sent.
 	ErrTransferFailed = errors.New("peer: transfer failed")
-	// ErrChatTooLong: a chat message is longer than [MaxChatBytes].
+	// ErrChatTooLong means a chat message is longer than [MaxChatBytes].
 	ErrChatTooLong = errors.New("peer: chat message too long")
-	// ErrProtocol: the other side broke docs/datachannel.md.
+	// ErrProtocol means the other side broke docs/datachannel.md.
 	ErrProtocol = errors.New("peer: protocol violation")
 )
 

@@ -31,9 +31,10 @@ type Options struct {
 	// browsers do. A browser on another host can never reach a loopback-only peer.
 	Loopback bool
 
-	// SettingEngine, when non-nil, is the base for pion's settings (network types, ports, ICE timeouts, UDP mux…).
-	// It is copied; the peer then enables detached data channels and sets the SCTP max message size, which the
-	// data-channel protocol needs. Nil: pion's defaults.
+	// SettingEngine, when non-nil, is the base for pion's settings (network types, ports, ICE timeouts, UDP mux,
+	// a virtual network…). It is copied; the peer then enables detached data channels and sets the SCTP max
+	// message size, which the data-channel protocol needs. Nil: pion's defaults, plus 4 MiB UDP socket buffers
+	// (see udpnet.go), which a custom SettingEngine does not get.
 	SettingEngine *webrtc.SettingEngine
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -14,17 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2plobby/p2plobby/internal/lobbytest"
 	"github.com/p2plobby/p2plobby/peer"
 )
 
-// testServer returns the WebSocket URL of a lobby server for this test.
+// testServer returns the WebSocket URL of a lobby server for this test: a fresh p2plobby server, or the one
+// named by P2PLOBBY_TEST_WS (e.g. the seed's reference server, to check compatibility).
 func testServer(t testing.TB) string {
 	t.Helper()
 	if u := os.Getenv("P2PLOBBY_TEST_WS"); u != "" {
 		return u
 	}
-	t.Skip("no server: set P2PLOBBY_TEST_WS")
-	return ""
+	return lobbytest.Start(t).WS
 }
 
 // room is a room name unique to the test, so parallel tests on one server never see each other.
@@ -275,5 +277,274 @@ func assertNoPartials(t *testing.T, dir string) {
 		if strings.HasSuffix(e.Name(), ".p2plobby-partial") {
 			t.Errorf("partial file left: %s", e.Name())
 		}
+	}
+}
+
+func TestDeclineRequest(t *testing.T) {
+	t.Parallel()
+	url, r := testServer(t), room(t)
+	a := dial(t, url, r, "alice")
+	b := dial(t, url, r, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.WaitMember(ctx, func(m peer.Member) bool { return m.ID == b.ID() }); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Request(ctx, b.ID())
+		errc <- err
+	}()
+	if err := nextRequest(t, b).Decline(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, peer.ErrDeclined) {
+		t.Fatalf("request: %v, want ErrDeclined", err)
+	}
+	if _, err := a.Request(ctx, "no-such-member"); !errors.Is(err, peer.ErrUnknownPeer) {
+		t.Fatalf("request to nobody: %v, want ErrUnknownPeer", err)
+	}
+}
+
+func TestWithdrawRequest(t *testing.T) {
+	t.Parallel()
+	url, r := testServer(t), room(t)
+	a := dial(t, url, r, "alice")
+	b := dial(t, url, r, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.WaitMember(ctx, func(m peer.Member) bool { return m.ID == b.ID() }); err != nil {
+		t.Fatal(err)
+	}
+	reqCtx, withdraw := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Request(reqCtx, b.ID())
+		errc <- err
+	}()
+	req := nextRequest(t, b)
+	withdraw()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("request: %v, want context.Canceled", err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the withdrawal arrive
+	if _, err := req.Accept(ctx); !errors.Is(err, peer.ErrDeclined) {
+		t.Fatalf("accepting a withdrawn request: %v, want ErrDeclined", err)
+	}
+}
+
+func TestDeclineTransfer(t *testing.T) {
+	t.Parallel()
+	_, _, ca, cb := pair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		if tr, ok := <-cb.Transfers(); ok {
+			tr.Decline()
+		}
+	}()
+	err := ca.SendFiles(ctx, []peer.FileSource{memFile("a.txt", []byte("a"))}, nil)
+	if !errors.Is(err, peer.ErrDeclined) {
+		t.Fatalf("send: %v, want ErrDeclined", err)
+	}
+	// The connection is still usable.
+	if err := ca.SendChat("still there?"); err != nil {
+		t.Fatal(err)
+	}
+	expectChat(t, cb, "still there?")
+}
+
+// bigFile is a huge file of zeros that closes started once 2 MiB were read, so a test can act while the
+// transfer is surely running.
+func bigFile(name string, size int64, started chan<- struct{}) peer.FileSource {
+	return peer.FileSource{
+		FileInfo: peer.FileInfo{Name: name, Size: size},
+		Open: func() (io.ReadCloser, error) {
+			return &signalReader{zeroReader: zeroReader{size}, started: started}, nil
+		},
+	}
+}
+
+type signalReader struct {
+	zeroReader
+	started chan<- struct{}
+	once    sync.Once
+	n       int64
+}
+
+func (r *signalReader) Read(p []byte) (int, error) {
+	r.n += int64(len(p))
+	if r.n > 2<<20 {
+		r.once.Do(func() { close(r.started) })
+	}
+	return r.zeroReader.Read(p)
+}
+
+// TestSenderLeaves: the sender's client goes away mid-transfer; the receiver reports an interruption and leaves
+// no file, complete-looking or partial.
+func TestSenderLeaves(t *testing.T) {
+	t.Parallel()
+	a, _, ca, cb := pair(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	started := make(chan struct{})
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- ca.SendFiles(ctx, []peer.FileSource{bigFile("huge.bin", 1<<40, started)}, nil) }()
+	recvErr := make(chan error, 1)
+	go func() {
+		_, _, err := acceptNext(ctx, cb, dir, nil)
+		recvErr <- err
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("transfer did not start")
+	}
+	a.Close()
+	if err := <-recvErr; !errors.Is(err, peer.ErrInterrupted) {
+		t.Errorf("receiver: %v, want ErrInterrupted", err)
+	}
+	if err := <-sendErr; !errors.Is(err, peer.ErrInterrupted) {
+		t.Errorf("sender: %v, want ErrInterrupted", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files left behind: %v", entries)
+	}
+}
+
+// TestReceiverLeaves: the receiving side goes away mid-transfer; the sender reports an interruption.
+func TestReceiverLeaves(t *testing.T) {
+	t.Parallel()
+	_, b, ca, cb := pair(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	started := make(chan struct{})
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- ca.SendFiles(ctx, []peer.FileSource{bigFile("huge.bin", 1<<40, started)}, nil) }()
+	recvErr := make(chan error, 1)
+	go func() {
+		_, _, err := acceptNext(ctx, cb, dir, nil)
+		recvErr <- err
+	}()
+	<-started
+	b.Close()
+	if err := <-sendErr; !errors.Is(err, peer.ErrInterrupted) {
+		t.Errorf("sender: %v, want ErrInterrupted", err)
+	}
+	if err := <-recvErr; !errors.Is(err, peer.ErrInterrupted) {
+		t.Errorf("receiver: %v, want ErrInterrupted", err)
+	}
+	assertNoPartials(t, dir)
+}
+
+// TestCancelTransfer: canceling the sender's context cancels the transfer on both sides; the connection stays.
+func TestCancelTransfer(t *testing.T) {
+	t.Parallel()
+	_, _, ca, cb := pair(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sendCtx, cancelSend := context.WithCancel(ctx)
+	started := make(chan struct{})
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- ca.SendFiles(sendCtx, []peer.FileSource{bigFile("huge.bin", 1<<40, started)}, nil) }()
+	recvErr := make(chan error, 1)
+	go func() {
+		_, _, err := acceptNext(ctx, cb, dir, nil)
+		recvErr <- err
+	}()
+	<-started
+	cancelSend()
+	if err := <-sendErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("sender: %v, want context.Canceled", err)
+	}
+	if err := <-recvErr; !errors.Is(err, peer.ErrCanceled) {
+		t.Errorf("receiver: %v, want ErrCanceled", err)
+	}
+	assertNoPartials(t, dir)
+	if err := cb.SendChat("after cancel"); err != nil {
+		t.Fatal(err)
+	}
+	expectChat(t, ca, "after cancel")
+}
+
+func TestMembersAndEvents(t *testing.T) {
+	t.Parallel()
+	url, r := testServer(t), room(t)
+	a := dial(t, url, r, "alice")
+	b := dial(t, url, r, "bob")
+	rooms := a.Room() != "" // the seed's server has one lobby for everyone
+	if got := b.Members(); len(got) == 0 || got[len(got)-1].ID != a.ID() || rooms && len(got) != 1 {
+		t.Fatalf("bob's snapshot %v, want alice %s", got, a.ID())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wantEvent := func(c *peer.Client, kind peer.EventKind, id string) {
+		t.Helper()
+		for {
+			select {
+			case ev := <-c.Events():
+				if ev.Kind == kind && ev.Member.ID == id {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %v event for %s", kind, id)
+			}
+		}
+	}
+	wantEvent(a, peer.MemberJoined, b.ID())
+	b.Close()
+	wantEvent(a, peer.MemberLeft, b.ID())
+	if _, ok := a.Member(b.ID()); ok || rooms && len(a.Members()) != 0 {
+		t.Errorf("members after bob left: %v", a.Members())
+	}
+	if !errors.Is(b.Err(), peer.ErrClosed) {
+		t.Errorf("bob's client: %v", b.Err())
+	}
+	if _, ok := <-b.Events(); ok {
+		t.Error("events of a closed client still open")
+	}
+}
+
+// TestCrossingRequests: both members ask each other, at once or one after the other without answering; both
+// calls end up with the same connection.
+func TestCrossingRequests(t *testing.T) {
+	t.Parallel()
+	url := testServer(t)
+	for i := range 4 {
+		r := room(t) + fmt.Sprint(i)
+		a := dial(t, url, r, "alice")
+		b := dial(t, url, r, "bob")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if _, err := a.WaitMember(ctx, func(m peer.Member) bool { return m.ID == b.ID() }); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			c   *peer.Conn
+			err error
+		}
+		ra, rb := make(chan result, 1), make(chan result, 1)
+		go func() { c, err := a.Request(ctx, b.ID()); ra <- result{c, err} }()
+		if i%2 == 1 {
+			// b has a's request pending (nobody answers it) when it asks a.
+			for ev := range b.Events() {
+				if ev.Kind == peer.IncomingRequest {
+					break
+				}
+			}
+		}
+		go func() { c, err := b.Request(ctx, a.ID()); rb <- result{c, err} }()
+		x, y := <-ra, <-rb
+		if x.err != nil || y.err != nil {
+			t.Fatalf("round %d: alice %v, bob %v", i, x.err, y.err)
+		}
+		if x.c.VerificationCode() != y.c.VerificationCode() {
+			t.Errorf("round %d: two different connections", i)
+		}
+		x.c.SendChat("same connection?")
+		expectChat(t, y.c, "same connection?")
+		cancel()
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 )
@@ -242,12 +244,21 @@ type partial struct {
 	n int64
 }
 
+// newPartial creates ".NAME.RANDOM.p2plobby-partial": hidden, plainly unfinished, and with the permissions of
+// any new file (0666 less the umask; os.CreateTemp would give 0600, which the rename would keep).
 func newPartial(dir, name string) (*partial, error) {
-	f, err := os.CreateTemp(dir, "."+name+".*.p2plobby-partial")
-	if err != nil {
-		return nil, err
+	for range 100 {
+		path := filepath.Join(dir, "."+name+"."+newID(8)+".p2plobby-partial")
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &partial{f: f, h: sha256.New()}, nil
 	}
-	return &partial{f: f, h: sha256.New()}, nil
+	return nil, fmt.Errorf("peer: cannot create a temporary file in %s", dir)
 }
 
 func (p *partial) write(b []byte) error {

@@ -14,7 +14,10 @@ import (
 // maxPendingCandidates bounds the candidates queued before the remote description; a real peer sends a few dozen.
 const maxPendingCandidates = 256
 
-var errConnectTimeout = fmt.Errorf("%w: timed out", ErrConnectionFailed)
+var (
+	errConnectTimeout = fmt.Errorf("%w: timed out", ErrConnectionFailed)
+	errAdopted        = errors.New("peer: request replaced by the other side's")
+)
 
 // session is one request → PeerConnection lifecycle with one member, identified by (member, sid).
 // The Client's read loop feeds it without ever blocking; Request and Request.Accept drive it.
@@ -26,6 +29,7 @@ type session struct {
 	raw     bool // the request was the seed's bare offer: answer without an accept message
 
 	accepted chan struct{}
+	adopted  chan *session // their simultaneous request, which replaces ours
 	offer    chan webrtc.SessionDescription
 	answer   chan webrtc.SessionDescription
 	ctrl     chan *channel // the control channel once open
@@ -58,6 +62,7 @@ func newSession(c *Client, m Member, sid string, offerer bool) *session {
 		sid:      sid,
 		offerer:  offerer,
 		accepted: make(chan struct{}),
+		adopted:  make(chan *session, 1),
 		offer:    make(chan webrtc.SessionDescription, 1),
 		answer:   make(chan webrtc.SessionDescription, 1),
 		ctrl:     make(chan *channel, 1),
@@ -81,6 +86,27 @@ func (s *session) gotAccept() {
 		s.mu.Unlock()
 		close(s.accepted)
 	})
+}
+
+func (s *session) isAgreed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.agreed
+}
+
+func (s *session) isAnswered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answered
+}
+
+// adoptedBy hands the other side's simultaneous request to our waiting Request call.
+func (s *session) adoptedBy(theirs *session) {
+	select {
+	case s.adopted <- theirs:
+	default:
+		go theirs.end(ErrDeclined)
+	}
 }
 
 func (s *session) gotOffer(d webrtc.SessionDescription) {

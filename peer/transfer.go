@@ -164,7 +164,18 @@ func (c *Conn) SendFiles(ctx context.Context, files []FileSource, progress func(
 				return err
 			}
 		case <-c.s.done:
-			return c.interrupted(nil)
+			// The last verdicts may be queued right before a bye: the control reader delivers in order.
+			for st.confirmed < len(files) {
+				select {
+				case m := <-out.ev:
+					if err := st.verdict(m); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
+				return c.interrupted(nil)
+			}
 		case <-ctx.Done():
 			cancel("canceled by the sender")
 			return ctx.Err()

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/p2plobby/p2plobby/peer"
+)
+
+// Exit codes of the peer subcommands (list, send, receive, chat). Scripts may rely on them.
+const (
+	exitOK          = 0 // done
+	exitError       = 1 // any other error (a file could not be read or written…)
+	exitUsage       = 2 // bad flags or arguments
+	exitUnknownPeer = 3 // --to names nobody in the room (within --wait), names several members, or it left
+	exitDeclined    = 4 // the other side declined the connection or the transfer
+	exitConnection  = 5 // the lobby server or the WebRTC connection failed
+	exitInterrupted = 6 // a transfer was cut short: interrupted, canceled, or the other side went away
+	exitIntegrity   = 7 // a file arrived with the wrong SHA-256 or size
+)
+
+const exitCodesHelp = `
+exit codes: 0 ok, 1 error, 2 usage, 3 unknown peer, 4 declined, 5 connection failure,
+            6 interrupted transfer, 7 integrity mismatch
+`
+
+const dialTimeout = 15 * time.Second
+
+// peerFlags are the flags shared by the peer subcommands.
+type peerFlags struct {
+	server   string
+	room     string
+	name     string
+	loopback bool
+	verbose  bool
+}
+
+func (f *peerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", "", "lobby server `URL`, e.g. ws://HOST:3333 (required)")
+	fs.StringVar(&f.room, "room", "", "`room` to join (default: the server's default room)")
+	fs.StringVar(&f.name, "name", "", "your display `name` in the room")
+	fs.BoolVar(&f.loopback, "loopback", false, "connect over the loopback interface only: peers on this host, no network")
+	fs.BoolVar(&f.verbose, "verbose", false, "log diagnostics to stderr")
+}
+
+// parseFlags reads the environment, then args. ok is false when the command must stop with code.
+func parseFlags(fs *flag.FlagSet, c *cli, args []string, synopsis string) (code int, ok bool) {
+	fs.SetOutput(c.stderr)
+	usage := usageFunc(fs, c, synopsis)
+	fs.Usage = func() {
+		usage()
+		fmt.Fprint(c.stderr, exitCodesHelp)
+	}
+	if err := applyEnv(fs, c.getenv); err != nil {
+		c.errorf("%v\n", err)
+		return exitUsage, false
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// dial joins the room; on failure it reports and returns the exit code.
+func (f *peerFlags) dial(ctx context.Context, c *cli) (*peer.Client, int) {
+	if f.server == "" {
+		c.errorf("--server (or P2PLOBBY_SERVER) is required, e.g. --server ws://localhost:3333\n")
+		return nil, exitUsage
+	}
+	opts := &peer.Options{Room: f.room, Name: f.name, Loopback: f.loopback}
+	if f.verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	client, err := peer.Dial(dctx, f.server, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, exitInterrupted
+		}
+		c.errorf("cannot join the lobby at %s: %v\n", f.server, err)
+		return nil, exitConnection
+	}
+	return client, exitOK
+}
+
+// findPeer waits up to wait for the member named (or with the id) to; names must be unambiguous.
+func findPeer(ctx context.Context, c *cli, client *peer.Client, to string, wait time.Duration) (peer.Member, int) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	m, err := client.WaitMember(wctx, func(m peer.Member) bool { return m.ID == to || m.Name == to })
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return m, exitInterrupted
+	case errors.Is(err, context.DeadlineExceeded):
+		c.errorf("nobody named %q in the room after %s (see p2plobby list)\n", to, wait)
+		return m, exitUnknownPeer
+	default:
+		c.errorf("%v\n", err)
+		return m, exitConnection
+	}
+	if m.ID == to {
+		return m, exitOK
+	}
+	var ids []string
+	for _, o := range client.Members() {
+		if o.Name == to {
+			ids = append(ids, o.ID)
+		}
+	}
+	if len(ids) > 1 {
+		c.errorf("%d members are named %q (%s): pass an id to --to\n", len(ids), to, strings.Join(ids, ", "))
+		return m, exitUnknownPeer
+	}
+	return m, exitOK
+}
+
+// matchMember reports whether m is the member a --to or --accept-from value names.
+func matchMember(m peer.Member, nameOrID string) bool {
+	return m.ID == nameOrID || m.Name == nameOrID
+}
+
+// exitCode maps an error of the peer package to the documented exit codes.
+func exitCode(err error) int {
+	var te *peer.TransferError
+	var se *peer.ServerError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &te) && (te.Code == "integrity" || te.Code == "size"), errors.Is(err, peer.ErrIntegrity):
+		return exitIntegrity
+	case errors.Is(err, peer.ErrDeclined):
+		return exitDeclined
+	case errors.Is(err, peer.ErrInterrupted), errors.Is(err, peer.ErrCanceled), errors.Is(err, context.Canceled),
+		errors.Is(err, peer.ErrHangup):
+		return exitInterrupted
+	case errors.Is(err, peer.ErrUnknownPeer), errors.Is(err, peer.ErrPeerLeft):
+		return exitUnknownPeer
+	case errors.Is(err, peer.ErrConnectionFailed), errors.Is(err, peer.ErrDisconnected), errors.As(err, &se),
+		errors.Is(err, context.DeadlineExceeded):
+		return exitConnection
+	}
+	return exitError
+}
+
+// isTerminal reports whether w is a terminal, where a live progress bar makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressReport shows a transfer's progress on stderr: a bar with rate and time left on a terminal,
+// otherwise a plain line every few seconds, so logs stay readable.
+type progressReport struct {
+	w     io.Writer
+	verb  string
+	total int64
+	files int
+	bar   *progressbar.ProgressBar
+	start time.Time
+
+	mu       sync.Mutex
+	last     time.Time
+	bytes    int64
+	finished int
+}
+
+const plainEvery = 2 * time.Second
+
+func newProgress(w io.Writer, verb string, files int, total int64) *progressReport {
+	p := &progressReport{w: w, verb: verb, total: total, files: files, start: time.Now()}
+	p.last = p.start
+	if isTerminal(w) {
+		p.bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription(verb),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+		)
+	}
+	return p
+}
+
+// update is a peer progress callback.
+func (p *progressReport) update(pr peer.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bytes = pr.TotalBytes
+	if pr.Done {
+		p.finished++
+	}
+	if p.bar != nil {
+		if pr.Done && p.files > 1 {
+			p.bar.Describe(fmt.Sprintf("%s %d/%d", p.verb, p.finished, p.files))
+		}
+		p.bar.Set64(pr.TotalBytes)
+		return
+	}
+	if now := time.Now(); now.Sub(p.last) >= plainEvery {
+		p.last = now
+		fmt.Fprintf(p.w, "%s: %s\n", p.verb, p.line(now))
+	}
+}
+
+// line is "12.0 MiB / 1.0 GiB (1%), 85.0 MiB/s, 12s left".
+func (p *progressReport) line(now time.Time) string {
+	elapsed := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(p.bytes) / elapsed
+	}
+	s := fmt.Sprintf("%s / %s", formatBytes(p.bytes), formatBytes(p.total))
+	if p.total > 0 {
+		s += fmt.Sprintf(" (%d%%)", p.bytes*100/p.total)
+	}
+	s += fmt.Sprintf(", %s/s", formatBytes(int64(rate)))
+	if rate > 0 && p.bytes < p.total {
+		left := time.Duration(float64(p.total-p.bytes) / rate * float64(time.Second))
+		s += fmt.Sprintf(", %s left", left.Round(time.Second))
+	}
+	return s
+}
+
+// done ends the display and returns a summary such as "1.0 GiB in 12s (85.0 MiB/s)".
+func (p *progressReport) done(ok bool) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		if ok {
+			p.bar.Finish()
+		} else {
+			p.bar.Exit()
+			fmt.Fprintln(p.w)
+		}
+	}
+	d := time.Since(p.start)
+	rate := float64(p.bytes) / d.Seconds()
+	return fmt.Sprintf("%s in %s (%s/s)", formatBytes(p.bytes), d.Round(10*time.Millisecond), formatBytes(int64(rate)))
+}
+
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/p2plobby/p2plobby/peer"
+)
+
+func init() {
+	commands = append(commands, command{name: "send", summary: "send files to a member (a browser or another p2plobby)", run: runSend})
+}
+
+func runSend(ctx context.Context, c *cli, args []string) int {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	var pf peerFlags
+	pf.register(fs)
+	to := fs.String("to", "", "the member to send to: a `name` or an id (required)")
+	wait := fs.Duration("wait", 10*time.Second, "how long to wait for --to to join the room")
+	if code, ok := parseFlags(fs, c, args, "p2plobby send --server URL [--room ROOM] [--name NAME] --to NAME FILE..."); !ok {
+		return code
+	}
+	if *to == "" || fs.NArg() == 0 {
+		c.errorf("send needs --to and at least one FILE\n")
+		fs.Usage()
+		return exitUsage
+	}
+	var files []peer.FileSource
+	var total int64
+	for _, path := range fs.Args() {
+		f, err := peer.FileFromPath(path)
+		if err != nil {
+			c.errorf("%v\n", err)
+			return exitError
+		}
+		files = append(files, f)
+		total += f.Size
+	}
+
+	client, code := pf.dial(ctx, c)
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+	m, code := findPeer(ctx, c, client, *to, *wait)
+	if code != exitOK {
+		return code
+	}
+	fmt.Fprintf(c.stderr, "asking %s to accept…\n", m)
+	conn, err := client.Request(ctx, m.ID)
+	if err != nil {
+		c.errorf("connecting to %s: %v\n", m, err)
+		return exitCode(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(c.stderr, "connected to %s, verification code %s\n", m, conn.VerificationCode())
+
+	fmt.Fprintf(c.stderr, "offering %s (%s)…\n", plural(len(files), "file"), formatBytes(total))
+	progress := newProgress(c.stderr, "sending", len(files), total)
+	err = conn.SendFiles(ctx, files, progress.update)
+	summary := progress.done(err == nil)
+	if err != nil {
+		c.errorf("send: %v\n", err)
+		return exitCode(err)
+	}
+	fmt.Fprintf(c.stderr, "sent %s, %s, verified by %s\n", plural(len(files), "file"), summary, m)
+	return exitOK
+}
