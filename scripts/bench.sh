@@ -108,6 +108,7 @@ for scenario in $SCENARIOS; do
   for run in $(seq "$RUNS"); do
     order=$SERVERS
     # Alternate which server goes first, so neither always runs on a machine warmed by the other.
+    # shellcheck disable=SC2086 # SERVERS is a list of words
     if [ $((run % 2)) -eq 0 ]; then order=$(printf '%s\n' $SERVERS | tac | xargs); fi
     for server in $order; do
       port=$(port_of "$server")
@@ -135,7 +136,7 @@ done
 # cell SERVER SCENARIO KEY: "median (min–max)" of the recorded values.
 cell() {
   awk -F'\t' -v s="$1" -v sc="$2" -v k="$3" '$1 == s && $2 == sc && $4 == k { print $5 }' "$results" | sort -g |
-    awk 'function f(v) { a = v < 0 ? -v : v; return a >= 100 ? sprintf("%.0f", v) : a >= 1 ? sprintf("%.2f", v) : sprintf("%.3f", v) }
+    awk 'function f(v) { a = v < 0 ? -v : v; return a >= 100 ? sprintf("%.0f", v) : a >= 10 ? sprintf("%.1f", v) : a >= 0.1 ? sprintf("%.2f", v) : sprintf("%.3g", v) }
       { v[NR] = $1 }
       END {
         if (NR == 0) { print "–"; exit }

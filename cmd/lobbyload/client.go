@@ -55,7 +55,7 @@ func newLobby(ctx context.Context, cfg *config, members int) *lobby {
 				var d net.Dialer
 				return d.DialContext(ctx, "tcp", cfg.dialAddr)
 			},
-			HandshakeTimeout: 15 * time.Second,
+			HandshakeTimeout: 30 * time.Second, // generous: a loaded 2-core machine can stall a server for seconds
 			ReadBufferSize:   4096,
 			WriteBufferSize:  2048,         // a relay message (~1.2 KB) fits in one frame
 			WriteBufferPool:  &sync.Pool{}, // idle members hold no write buffer
@@ -305,7 +305,11 @@ func (l *lobby) teardown(members []*member) {
 		m.conn.Close()
 	}
 	l.readWG.Wait()
+	l.cancel(errTornDown)
 }
+
+// errTornDown is the lobby context's cause after a teardown that followed no failure.
+var errTornDown = errors.New("torn down")
 
 // bitset is a set of small integers.
 type bitset []uint64

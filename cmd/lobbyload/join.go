@@ -58,8 +58,8 @@ func runJoin(ctx context.Context, cfg *config, rep *report, idle bool) {
 	selfRSS, _ := procRSS("self")
 
 	l.teardown(members)
-	if err := context.Cause(l.ctx); err != nil && ctx.Err() != nil {
-		rep.errorf("%v", err) // timeout or interrupt; failures inside the run are already recorded
+	if ctx.Err() != nil {
+		rep.errorf("%v", context.Cause(ctx)) // timeout or interrupt; failures inside the run are already recorded
 	}
 	l.copyErrors(rep)
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -24,6 +23,9 @@ type pair struct {
 	count     int
 	finish    func() // called once by the initiator's reader when the pair stops
 }
+
+// lastAnswerWait bounds the wait for the round trips still in flight when --duration ends.
+const lastAnswerWait = 5 * time.Second
 
 // runRelay connects 2×--pairs members one after another (so member 2i and 2i+1 form pair i, and each learns
 // its own id from self-connected), waits until everyone has seen everyone, then lets every pair bounce an
@@ -62,13 +64,19 @@ func runRelay(ctx context.Context, cfg *config, rep *report) {
 	rep.printf("  %d members joined and saw each other in %.2fs", n, time.Duration(l.doneAt.Load()).Seconds())
 
 	var stop atomic.Bool
-	var running sync.WaitGroup
+	var active atomic.Int64 // pairs still bouncing
+	allDone := make(chan struct{})
+	finish := func() {
+		if active.Add(-1) == 0 {
+			close(allDone)
+		}
+	}
 	pairs := make([]*pair, cfg.pairs)
 	start := time.Now()
 	for i := range pairs {
 		a, b := members[2*i], members[2*i+1]
 		p := &pair{
-			initiator: a, responder: b, start: start, count: cfg.count, stopped: stop.Load, finish: running.Done,
+			initiator: a, responder: b, start: start, count: cfg.count, stopped: stop.Load, finish: finish,
 			// The ids were written by the readers before selfCh closed, which happened before this point.
 			offer:  relayMessage(b.id, a.id, "offer"),
 			answer: relayMessage(a.id, b.id, "answer"),
@@ -77,17 +85,15 @@ func runRelay(ctx context.Context, cfg *config, rep *report) {
 		b.pair.Store(p)
 		pairs[i] = p
 	}
+	active.Store(int64(len(pairs)))
 	cpu := startCPU(cfg.pid)
 	for _, p := range pairs {
-		running.Add(1)
 		p.sentAt.Store(int64(time.Since(p.start)))
 		if err := p.initiator.write(p.offer); err != nil {
 			l.fail(fmt.Errorf("member %d: send offer: %w", p.initiator.n, err))
-			running.Done()
+			finish()
 		}
 	}
-	allDone := make(chan struct{})
-	go func() { running.Wait(); close(allDone) }()
 	timer := time.NewTimer(cfg.duration)
 	if cfg.duration <= 0 {
 		timer.Stop()
@@ -97,6 +103,8 @@ func runRelay(ctx context.Context, cfg *config, rep *report) {
 		stop.Store(true) // each pair finishes its outstanding round trip, then stops
 		select {
 		case <-allDone:
+		case <-time.After(lastAnswerWait):
+			l.errorf("%d pairs got no answer within %s after --duration ended (lost messages?)", active.Load(), lastAnswerWait)
 		case <-l.ctx.Done():
 		}
 	case <-allDone:
@@ -148,8 +156,8 @@ func onRelay(m *member, k msgKind, from []byte) {
 // finishRelay tears the members down and reports the round trips.
 func finishRelay(ctx context.Context, l *lobby, members []*member, pairs []*pair, elapsed time.Duration, rep *report) {
 	l.teardown(members)
-	if err := context.Cause(l.ctx); err != nil && ctx.Err() != nil {
-		rep.errorf("%v", err)
+	if ctx.Err() != nil {
+		rep.errorf("%v", context.Cause(ctx)) // timeout or interrupt
 	}
 	l.copyErrors(rep)
 	if pairs == nil {
