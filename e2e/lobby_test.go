@@ -11,9 +11,13 @@ import (
 	"github.com/p2plobby/p2plobby/internal/lobbytest"
 )
 
-// skipWithoutBrowser skips before the server is built when no browser can run the test anyway.
+// skipWithoutBrowser skips before the server is built when no browser can run the test anyway, and in
+// -short mode (each test starts browsers: seconds, not milliseconds).
 func skipWithoutBrowser(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end browser test: skipped with -short")
+	}
 	if browsertest.Path() == "" {
 		browsertest.New(t) // skips, or fails with P2PLOBBY_REQUIRE_BROWSER=1
 	}
@@ -37,11 +41,36 @@ func TestRequestAcceptChat(t *testing.T) {
 	if codes[0] != codes[1] || len(codes[0]) != 7 {
 		t.Fatalf("verification codes differ or malformed: Alice sees %q, Bob sees %q", codes[0], codes[1])
 	}
+	// The code is the one the documented algorithm gives for the fingerprints actually negotiated.
+	var sdp [2]string
+	alice.eval(`(() => { const pc = [...window.p2plobby.lobby.peers.values()][0].pc;
+		return [pc.localDescription.sdp, pc.remoteDescription.sdp] })()`, &sdp)
+	if want := goVerificationCode(t, sdp[0], sdp[1]); codes[0] != want {
+		t.Fatalf("page shows %q, the documented algorithm gives %q", codes[0], want)
+	}
+
+	// The server configures no ICE servers, so none are used: nothing is hard-coded.
+	var ice int
+	alice.eval(`[...window.p2plobby.lobby.peers.values()][0].pc.getConfiguration().iceServers.length`, &ice)
+	if ice != 0 {
+		t.Errorf("%d ICE servers configured, want none", ice)
+	}
 
 	alice.chat("Bob", "hello Bob")
 	bob.waitChat("Alice", "hello Bob")
 	bob.chat("Alice", "hi Alice 👋")
 	alice.waitChat("Bob", "hi Alice 👋")
+
+	// Without OPFS (older browsers, insecure origins) received files are kept in memory.
+	bob.eval(`delete StorageManager.prototype.getDirectory`, nil)
+	path, want := randomFile(t, "no-opfs.bin", 2<<20)
+	alice.sendFiles("Bob", path)
+	bob.waitFor("offer", cardState("Alice", "receive")+` === 'offered'`, 20*time.Second)
+	bob.clickLastCard("Alice", "receive", "transfer-accept")
+	bob.waitFor("received", cardState("Alice", "receive")+` === 'done'`, 20*time.Second)
+	if got, storage, _ := bob.receivedHash("Alice"); got != want || storage != "memory" {
+		t.Errorf("without OPFS: stored in %q with SHA-256 %s, want memory and %s", storage, got, want)
+	}
 }
 
 func TestRequestDecline(t *testing.T) {
@@ -50,13 +79,13 @@ func TestRequestDecline(t *testing.T) {
 	alice := open(t, s, "decline", "Alice")
 	bob := open(t, s, "decline", "Bob")
 
-	alice.waitFor("Alice sees Bob", rowState("Bob")+` === 'idle'`, 10*time.Second)
+	alice.waitFor("Alice sees Bob", rowState("Bob")+` === 'idle'`, 20*time.Second)
 	alice.click(member("Bob") + ` [data-testid=request]`)
-	alice.waitFor("Alice is requesting", rowState("Bob")+` === 'requesting'`, 5*time.Second)
-	bob.waitFor("Bob sees the request", rowState("Alice")+` === 'incoming'`, 10*time.Second)
+	alice.waitFor("Alice is requesting", rowState("Bob")+` === 'requesting'`, 10*time.Second)
+	bob.waitFor("Bob sees the request", rowState("Alice")+` === 'incoming'`, 20*time.Second)
 	bob.click(member("Alice") + ` [data-testid=decline]`)
-	alice.waitFor("Alice sees the decline", rowState("Bob")+` === 'declined'`, 10*time.Second)
-	bob.waitFor("Bob's row shows the decline", rowState("Alice")+` === 'declined'`, 5*time.Second)
+	alice.waitFor("Alice sees the decline", rowState("Bob")+` === 'declined'`, 20*time.Second)
+	bob.waitFor("Bob's row shows the decline", rowState("Alice")+` === 'declined'`, 10*time.Second)
 
 	// Nothing was connected: neither side ever made an RTCPeerConnection.
 	var pcs int
@@ -68,5 +97,81 @@ func TestRequestDecline(t *testing.T) {
 	}
 	// Asking again works after a decline.
 	alice.click(member("Bob") + ` [data-testid=request]`)
-	bob.waitFor("Bob sees the new request", rowState("Alice")+` === 'incoming'`, 10*time.Second)
+	bob.waitFor("Bob sees the new request", rowState("Alice")+` === 'incoming'`, 20*time.Second)
+}
+
+// seedClientJS is a client written to the seed document only: it sends a bare offer (no request, no sid,
+// no trickle) and expects an answer. It resolves to the chat text received over its data channel.
+const seedClientJS = `(async (wsURL, target) => {
+  const ws = new WebSocket(wsURL);
+  let me, pc, dc;
+  const members = new Map();
+  const reply = new Promise((resolve, reject) => {
+    ws.onmessage = async (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.kind === 'self-connected') me = msg.id;
+      else if (msg.kind === 'connected') {
+        members.set(msg.name, msg.id);
+        if (msg.name !== target) return;
+        pc = new RTCPeerConnection();
+        dc = pc.createDataChannel('p2plobby');
+        dc.onmessage = (m) => { const c = JSON.parse(m.data); if (c.t === 'chat') resolve(c.text); };
+        dc.onopen = () => dc.send(JSON.stringify({ t: 'chat', id: 'seed-1', text: 'hello from the seed', ts: Date.now() }));
+        await pc.setLocalDescription(await pc.createOffer());
+        await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+        ws.send(JSON.stringify({ toId: msg.id, fromId: me, offer: pc.localDescription }));
+      } else if (msg.answer) {
+        await pc.setRemoteDescription(msg.answer);
+      }
+    };
+    setTimeout(() => reject(new Error('seed client: no chat within 30s')), 30000);
+  });
+  window.seedReply = reply;
+  return true;
+})`
+
+func TestSeedStyleOfferNeedsConsent(t *testing.T) {
+	skipWithoutBrowser(t)
+	s := lobbytest.Start(t)
+	alice := open(t, s, "seed", "Alice")
+	other := open(t, s, "elsewhere", "Other") // hosts the seed-style client's JS
+	other.eval(fmt.Sprintf(`%s(%s, 'Alice')`, seedClientJS, jsString(s.WS+"/ws?room=seed&name=Seed")), nil)
+
+	alice.waitFor("Alice is asked", rowState("Seed")+` === 'incoming'`, 15*time.Second)
+	var pcs int
+	alice.eval(`[...window.p2plobby.lobby.peers.values()].filter(p => p.pc).length`, &pcs)
+	if pcs != 0 {
+		t.Fatal("the offer was answered before consent")
+	}
+	alice.click(member("Seed") + ` [data-testid=accept]`)
+	alice.waitFor("connected to the seed client", rowState("Seed")+` === 'connected'`, 15*time.Second)
+	alice.waitChat("Seed", "hello from the seed")
+	alice.chat("Seed", "hello seed")
+	var got string
+	other.eval(`window.seedReply`, &got)
+	if got != "hello seed" {
+		t.Fatalf("seed client got %q", got)
+	}
+}
+
+func TestSimultaneousRequests(t *testing.T) {
+	skipWithoutBrowser(t)
+	s := lobbytest.Start(t)
+	alice := open(t, s, "glare", "Alice")
+	bob := open(t, s, "glare", "Bob")
+	alice.waitFor("Alice sees Bob", rowState("Bob")+` === 'idle'`, 20*time.Second)
+	bob.waitFor("Bob sees Alice", rowState("Alice")+` === 'idle'`, 20*time.Second)
+	// Both ask at the same moment: both have consented, so they end up connected once, not deadlocked.
+	requestJS := `(() => { const l = window.p2plobby.lobby; l.request([...l.members.keys()][0]); return true })()`
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bob.tryEval(requestJS, nil)
+	}()
+	alice.eval(requestJS, nil)
+	<-done
+	alice.waitFor("Alice connected", rowState("Bob")+` === 'connected'`, 20*time.Second)
+	bob.waitFor("Bob connected", rowState("Alice")+` === 'connected'`, 20*time.Second)
+	alice.chat("Bob", "we both asked")
+	bob.waitChat("Alice", "we both asked")
 }

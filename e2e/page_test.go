@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/p2plobby/p2plobby/internal/browsertest"
 	"github.com/p2plobby/p2plobby/internal/lobbytest"
@@ -26,12 +28,19 @@ type page struct {
 func open(t testing.TB, s *lobbytest.Server, room, name string) *page {
 	t.Helper()
 	p := &page{t: t, ctx: browsertest.New(t), name: name}
-	// localStorage is per origin, so set the name from a page of the server's origin first.
-	p.do(chromedp.Navigate(s.URL + "/healthz"))
-	p.eval(fmt.Sprintf(`localStorage.setItem('p2plobby.name', %s)`, jsString(name)), nil)
-	p.do(chromedp.Navigate(s.URL + "/?room=" + url.QueryEscape(room)))
+	// The name the page remembers from an earlier visit, set before the app's scripts run.
+	p.do(beforeScripts(fmt.Sprintf(`if (!localStorage.getItem('p2plobby.name')) localStorage.setItem('p2plobby.name', %s)`, jsString(name))),
+		chromedp.Navigate(s.URL+"/?room="+url.QueryEscape(room)))
 	p.waitFor("joined the lobby", `window.p2plobby?.lobby.status === 'open' && !!window.p2plobby.lobby.id`, 15*time.Second)
 	return p
+}
+
+// beforeScripts runs src in every new document of the tab before the page's own scripts.
+func beforeScripts(src string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		return chromedp.Void{}, err
+	}
 }
 
 // do runs chromedp actions, failing the test on error.
@@ -105,22 +114,22 @@ func conversation(name string) string {
 
 // rowState is a JS expression for the state shown in the member row of name ("" when absent).
 func rowState(name string) string {
-	return fmt.Sprintf(`document.querySelector(%s)?.dataset.state ?? ''`, jsString(member(name)))
+	return fmt.Sprintf(`(document.querySelector(%s)?.dataset.state ?? '')`, jsString(member(name)))
 }
 
 // connect makes a request from a to b, b accepts, and both wait until connected.
 func connect(t testing.TB, a, b *page) {
 	t.Helper()
-	a.waitFor(a.name+" sees "+b.name, rowState(b.name)+` === 'idle'`, 10*time.Second)
+	a.waitFor(a.name+" sees "+b.name, rowState(b.name)+` === 'idle'`, 20*time.Second)
 	a.click(member(b.name) + ` [data-testid=request]`)
-	b.waitFor(b.name+" sees the request", rowState(a.name)+` === 'incoming'`, 10*time.Second)
+	b.waitFor(b.name+" sees the request", rowState(a.name)+` === 'incoming'`, 20*time.Second)
 	b.click(member(a.name) + ` [data-testid=accept]`)
 	for _, p := range []*page{a, b} {
 		other := b.name
 		if p == b {
 			other = a.name
 		}
-		p.waitFor("connected to "+other, rowState(other)+` === 'connected'`, 20*time.Second)
+		p.waitFor("connected to "+other, rowState(other)+` === 'connected'`, 30*time.Second)
 	}
 }
 
@@ -137,7 +146,7 @@ func (p *page) waitChat(from, text string) {
 	p.t.Helper()
 	expr := fmt.Sprintf(`[...document.querySelectorAll(%s)].some(m => m.querySelector('.text').textContent === %s)`,
 		jsString(conversation(from)+` [data-testid=chat-message][data-from=peer]`), jsString(text))
-	p.waitFor(fmt.Sprintf("message %q from %s", text, from), expr, 10*time.Second)
+	p.waitFor(fmt.Sprintf("message %q from %s", text, from), expr, 20*time.Second)
 }
 
 func jsString(s string) string {

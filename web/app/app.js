@@ -68,7 +68,7 @@ function conversation(id, name) {
       onChange: schedule,
       onBack: () => select(null),
       onRequest: (conv) => request(conv.key),
-      isOnline: (key) => lobby.members.has(key),
+      isOnline: (key) => lobby.members.has(key) && lobby.status === 'open',
     });
     state.convos.set(id, c);
     $('conversations').append(c.el);
@@ -156,7 +156,7 @@ function renderMembers() {
   const sorted = [...people].sort((a, b) => a[1].localeCompare(b[1]) || a[0].localeCompare(b[0]));
   const rows = sorted.map(([id, name]) => {
     const peer = lobby.peers.get(id) ?? null;
-    const online = lobby.members.has(id);
+    const online = lobby.members.has(id) && lobby.status === 'open'; // requests need the server
     const st = peer?.state ?? 'idle';
     const conv = state.convos.get(id);
     const label = STATE_LABEL[/** @type {keyof STATE_LABEL} */ (st)];
@@ -165,8 +165,9 @@ function renderMembers() {
     h('button', { class: 'open', 'data-testid': 'open', 'data-key': `open:${id}`, 'aria-current': state.selected === id ? 'true' : null,
       title: `Open the conversation with ${name || 'this person'}`, onclick: () => select(id) },
     h('span', { class: 'avatar', style: { '--h': hue(name) }, 'aria-hidden': 'true' }, initials(name)),
-    h('span', { class: 'mname' }, name || 'Anonymous'),
-    label && h('span', { class: 'badge', 'data-testid': 'peer-state', 'data-state': st }, label),
+    h('span', { class: 'meta' },
+      h('span', { class: 'mname' }, name || 'Anonymous'),
+      label && h('span', { class: 'badge', 'data-testid': 'peer-state', 'data-state': st }, label)),
     conv?.unread ? h('span', { class: 'unread', 'aria-label': `${conv.unread} unread` }, String(conv.unread)) : null),
     h('div', { class: 'actions' }, actionButtons(peer, `row:${id}`, { online, onRequest: () => request(id) })));
   });
@@ -202,6 +203,7 @@ function renderStatus(s) {
 }
 
 lobby.on('status', (s) => {
+  if (s.status !== 'open') console.info('p2plobby: signaling', s.status, s.code ?? '', s.reason ?? '');
   renderStatus(s);
   schedule();
 });
@@ -262,6 +264,7 @@ window.addEventListener('beforeunload', (e) => {
     .some((t) => t.state === 'sending' || t.state === 'receiving'));
   if (busy) e.preventDefault(); // a transfer is running: ask before leaving
 });
+window.addEventListener('pagehide', () => lobby.leave());
 // Files dropped outside a conversation should not navigate away from the page.
 window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => e.preventDefault());

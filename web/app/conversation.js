@@ -55,7 +55,7 @@ export class Conversation {
         input.value = '';
       } });
     this.attach = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach', title: 'Send files',
-      'aria-label': 'Send files', onclick: () => this.fileInput.click() }, '📎');
+      'aria-label': 'Send files', onclick: () => this.fileInput.click() }, paperclip());
     this.input = /** @type {HTMLInputElement} */ (h('input', { class: 'chat-input', 'data-testid': 'chat-input',
       placeholder: 'Message', autocomplete: 'off', 'aria-label': 'Message', maxlength: 4000 }));
     this.sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'chat-send' }, 'Send');
@@ -226,6 +226,25 @@ export class Conversation {
       if (files?.length) this.sendFiles(files);
     });
   }
+}
+
+/** @returns {SVGElement} a paperclip icon (inline: no external assets, and emoji fonts may be missing) */
+function paperclip() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '20');
+  svg.setAttribute('height', '20');
+  svg.setAttribute('aria-hidden', 'true');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', 'M21 11.5l-8.6 8.6a5.5 5.5 0 01-7.8-7.8l9.2-9.2a3.7 3.7 0 015.2 5.2l-9.2 9.2a1.8 1.8 0 01-2.6-2.6l8.5-8.5');
+  path.setAttribute('fill', 'none');
+  path.setAttribute('stroke', 'currentColor');
+  path.setAttribute('stroke-width', '2');
+  path.setAttribute('stroke-linecap', 'round');
+  path.setAttribute('stroke-linejoin', 'round');
+  svg.append(path);
+  return svg;
 }
 
 /**

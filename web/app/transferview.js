@@ -30,7 +30,7 @@ export function transferCard(t) {
   const fill = h('div', { class: 'fill' });
   const bar = h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100',
     'aria-label': `${send ? 'Sending' : 'Receiving'} ${title}` }, fill);
-  const stats = h('div', { class: 'stats', 'data-testid': 'transfer-progress' });
+  const stats = h('div', { class: 'stats', 'data-testid': 'transfer-progress', 'aria-live': 'off' }); // not read out 4×/s
   const error = h('p', { class: 'error', 'data-testid': 'transfer-error', hidden: true });
   const actions = h('div', { class: 'actions' });
   const results = h('ul', { class: 'results' });
@@ -51,6 +51,7 @@ export function transferCard(t) {
     status.textContent = STATE_TEXT[t.state]?.[t.direction] ?? t.state;
     const active = t.state === 'sending' || t.state === 'receiving' || t.state === 'verifying';
     bar.hidden = !(active || t.state === 'done');
+    stats.hidden = !t.startedAt; // nothing to report before the first byte
     error.hidden = !t.error || t.state === 'declined';
     error.textContent = t.error;
     actions.replaceChildren();
@@ -66,7 +67,7 @@ export function transferCard(t) {
   /** @param {{bytes: number, total: number, rate: number, eta: number | null, percent: number}} p */
   const progress = (p) => {
     const pct = Math.min(100, p.percent);
-    fill.style.width = `${pct.toFixed(1)}%`;
+    fill.style.transform = `scaleX(${(pct / 100).toFixed(4)})`;
     bar.setAttribute('aria-valuenow', pct.toFixed(0));
     card.dataset.bytes = String(p.bytes);
     const parts = [`${Math.floor(pct)}%`, `${formatBytes(p.bytes)} of ${formatBytes(p.total)}`];

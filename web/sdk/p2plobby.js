@@ -7,7 +7,9 @@ import { randomId } from './transfer.js';
 
 export { Peer } from './peer.js';
 export { Sha256, sha256, toHex } from './sha256.js';
-export { IncomingTransfer, OutgoingTransfer, Transfer } from './transfer.js';
+export { Transfer } from './transfer.js';
+export { OutgoingTransfer } from './outgoing.js';
+export { IncomingTransfer } from './incoming.js';
 export { fingerprint, verificationCode } from './verify.js';
 export { safeName } from './sink.js';
 
@@ -72,6 +74,15 @@ export class Lobby extends Emitter {
   }
 
   /**
+   * For page unload: closes every connection at once, without a hang-up message, so the others see this
+   * person leave (their data channels close) right away instead of waiting for ICE to time out.
+   */
+  leave() {
+    for (const p of this.peers.values()) p.close('closed', 'You left.');
+    this.signaling.close();
+  }
+
+  /**
    * Changes the display name. The server takes names at join time, so this rejoins (new member id);
    * established peer connections are kept.
    * @param {string} name
@@ -87,13 +98,18 @@ export class Lobby extends Emitter {
   }
 
   /**
-   * Asks a member for a connection. Nothing connects until they accept.
+   * Asks a member for a connection. Nothing connects until they accept. If they already asked us, this
+   * accepts their request.
    * @param {string} id
    * @returns {Peer}
    */
   request(id) {
     const existing = this.peers.get(id);
-    if (existing && !existing.ended) return existing;
+    if (existing && !existing.ended) {
+      if (existing.state === 'incoming') existing.accept(); // asking someone who asked us is consent
+      return existing;
+    }
+    if (this.status !== 'open') throw new Error('not connected to the lobby server');
     const member = this.members.get(id);
     if (!member) throw new Error('no such member');
     const peer = this.#newPeer(id, member.name, randomId(), true, 'requesting');
@@ -211,7 +227,7 @@ export class Lobby extends Emitter {
         this.members.delete(msg.id);
         const p = this.peers.get(msg.id);
         if (p) {
-          p.setOnline(false);
+          p.lobbyLeft();
           // Before the data channel is up the lobby is the only link; after, the connection lives on.
           if (!p.ended && p.state !== 'connected') p.close('left', `${p.label} left the room.`);
         }

@@ -1,7 +1,9 @@
 // One WebRTC connection to one other member: the consent flow's state machine, the RTCPeerConnection with
 // trickle ICE, the `p2plobby` control channel (chat, transfer control) and the file transfers.
 import { Emitter } from './emitter.js';
-import { DEFAULT_CHUNK, IncomingTransfer, MAX_CHUNK, OutgoingTransfer, parseOffer, randomId } from './transfer.js';
+import { IncomingTransfer, parseOffer } from './incoming.js';
+import { OutgoingTransfer } from './outgoing.js';
+import { DEFAULT_CHUNK, MAX_CHUNK, randomId } from './transfer.js';
 import { verificationCode } from './verify.js';
 
 /** How long accepting may take to become a working connection before it counts as failed. */
@@ -76,6 +78,8 @@ export class Peer extends Emitter {
     this.queued = [];
     /** @type {any} */
     this.timer = null;
+    /** Set when the server said this member left the lobby (cleared when seen again). */
+    this.leftLobby = false;
     /** The other side's agent string from `hello`. */
     this.agent = '';
     /** @type {import('./transfer.js').TransferLink} */
@@ -190,7 +194,7 @@ export class Peer extends Emitter {
       if (this.state === 'incoming') this.pendingOffer = msg.offer;
       else if (this.state === 'connecting' && !this.initiator && !this.pc) this.#answer(msg.offer);
     } else if (msg.answer && typeof msg.answer === 'object') {
-      if (this.initiator && this.pc?.signalingState === 'have-local-offer') this.#setRemote(msg.answer);
+      if (this.initiator && this.pc?.signalingState === 'have-local-offer') this.#setRemote(msg.answer).catch(() => {}); // already failed
     } else if (msg.candidate && typeof msg.candidate === 'object') {
       this.#addCandidate(msg.candidate);
     }
@@ -226,19 +230,39 @@ export class Peer extends Emitter {
     const { control, pc } = this;
     if (control) control.onclose = null;
     if (pc) pc.onconnectionstatechange = null;
-    setTimeout(() => {
+    const shut = () => {
       control?.close();
       pc?.close();
-    }, linger);
+    };
+    if (linger > 0) setTimeout(shut, linger);
+    else shut(); // at once: during pagehide, timers never run
     this.reason = reason;
     this.#setState(state);
   }
 
   /** @param {boolean} online */
   setOnline(online) {
+    if (online) this.leftLobby = false;
     if (this.online === online) return;
     this.online = online;
     this.emit('online', online);
+  }
+
+  /**
+   * The server announced that this member left the lobby. A connection survives that (the server may just
+   * be gone), but if the path is also down the person has gone: say so now rather than after ICE's 30 s.
+   */
+  lobbyLeft() {
+    this.leftLobby = true;
+    this.setOnline(false);
+    this.#checkGone();
+  }
+
+  #checkGone() {
+    const s = this.pc?.connectionState;
+    if (this.state === 'connected' && this.leftLobby && (s === 'disconnected' || s === 'failed')) {
+      this.close('left', `${this.label} left.`);
+    }
   }
 
   #armTimeout() {
@@ -274,6 +298,7 @@ export class Peer extends Emitter {
       }
     };
     pc.onconnectionstatechange = () => {
+      this.#checkGone();
       if (pc.connectionState !== 'failed') return;
       if (this.state === 'connected') this.close('failed', `The connection to ${this.label} was lost.`);
       else this.close('failed', 'Could not connect: no network path was found between you two.');

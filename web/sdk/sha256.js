@@ -97,12 +97,10 @@ export class Sha256 {
    */
   blocks(p, start, end) {
     const w = this.w, h = this.h;
+    const dv = new DataView(p.buffer, p.byteOffset, p.byteLength); // big-endian word reads
     let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4], h5 = h[5], h6 = h[6], h7 = h[7];
     for (let off = start; off < end; off += 64) {
-      for (let i = 0; i < 16; i++) {
-        const j = off + i * 4;
-        w[i] = (p[j] << 24) | (p[j + 1] << 16) | (p[j + 2] << 8) | p[j + 3];
-      }
+      for (let i = 0; i < 16; i++) w[i] = dv.getInt32(off + i * 4);
       for (let i = 16; i < 64; i++) {
         const a = w[i - 15], b = w[i - 2];
         const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
@@ -111,12 +109,11 @@ export class Sha256 {
       }
       let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, hh = h7;
       for (let i = 0; i < 64; i++) {
+        // Ch and Maj in their cheaper equivalent forms: g^(e&(f^g)) and (a&b)|(c&(a|b)).
         const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-        const ch = (e & f) ^ (~e & g);
-        const t1 = (hh + S1 + ch + K[i] + w[i]) | 0;
+        const t1 = (hh + S1 + (g ^ (e & (f ^ g))) + K[i] + w[i]) | 0;
         const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-        const maj = (a & b) ^ (a & c) ^ (b & c);
-        const t2 = (S0 + maj) | 0;
+        const t2 = (S0 + ((a & b) | (c & (a | b)))) | 0;
         hh = g; g = f; f = e; e = (d + t1) | 0;
         d = c; c = b; b = a; a = (t1 + t2) | 0;
       }

@@ -24,7 +24,11 @@ export class Signaling extends Emitter {
   /** @param {SignalingOptions} opts */
   constructor(opts) {
     super();
-    this.opts = { pingInterval: 15000, minBackoff: 500, maxBackoff: 30000, ...opts };
+    this.opts = opts;
+    // Defaults apply to absent and undefined options alike.
+    this.pingInterval = opts.pingInterval ?? 15000;
+    this.minBackoff = opts.minBackoff ?? 500;
+    this.maxBackoff = opts.maxBackoff ?? 30000;
     /** @type {'connecting'|'open'|'reconnecting'|'closed'} */
     this.status = 'closed';
     /** @type {WebSocket | null} */
@@ -48,7 +52,7 @@ export class Signaling extends Emitter {
     ws.onopen = () => {
       this.lastRecv = Date.now();
       this.#setStatus('open');
-      this.pingTimer = setInterval(() => this.#tick(), this.opts.pingInterval);
+      this.pingTimer = setInterval(() => this.#tick(), this.pingInterval);
     };
     ws.onmessage = (ev) => {
       this.lastRecv = Date.now();
@@ -93,7 +97,7 @@ export class Signaling extends Emitter {
 
   /** Sends a ping, or gives up on a socket that has been silent for two intervals. */
   #tick() {
-    if (Date.now() - this.lastRecv > 2 * this.opts.pingInterval) {
+    if (Date.now() - this.lastRecv > 2 * this.pingInterval) {
       this.#drop();
       this.#lost(4900, 'no answer from the server');
       return;
@@ -114,7 +118,7 @@ export class Signaling extends Emitter {
       return;
     }
     // Exponential backoff with full jitter so a restarted server is not hit by everyone at once.
-    const cap = Math.min(this.opts.maxBackoff, this.opts.minBackoff * 2 ** this.attempt);
+    const cap = Math.min(this.maxBackoff, this.minBackoff * 2 ** this.attempt);
     const pause = code === 4001 ? 10000 : 0; // flooding: the server asks for a pause
     const delay = Math.round(pause + cap / 2 + (Math.random() * cap) / 2);
     this.attempt++;

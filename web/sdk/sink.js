@@ -5,8 +5,8 @@
 const DIR = 'p2plobby-received';
 /** Received files older than this are removed the first time OPFS is used in a page. */
 const MAX_AGE_MS = 24 * 3600 * 1000;
-/** Writes to OPFS are batched to this size: fewer, larger writes cost less than one per chunk. */
-const BATCH = 1 << 20;
+/** Writes to OPFS are batched to this size: each write is a round trip to the browser process. */
+const BATCH = 4 << 20;
 
 /**
  * @typedef {object} FileSink
