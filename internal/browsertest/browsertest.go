@@ -8,7 +8,8 @@
 //	err := chromedp.Do(alice, chromedp.Navigate(url))
 //
 // The browser is $P2PLOBBY_CHROMIUM or /usr/bin/chromium (Debian's chromium package). When it is missing the
-// test is skipped, unless P2PLOBBY_REQUIRE_BROWSER=1, which turns the skip into a failure (for CI).
+// test is skipped, unless P2PLOBBY_REQUIRE_BROWSER=1 or CI=true, which turn the skip into a failure: CI must not
+// pass with its browser tests skipped.
 package browsertest
 
 import (
@@ -44,7 +45,7 @@ func New(t testing.TB) context.Context {
 	path := Path()
 	if path == "" {
 		msg := "chromium not found: install Debian's chromium package (apt-get install chromium) or set P2PLOBBY_CHROMIUM"
-		if os.Getenv("P2PLOBBY_REQUIRE_BROWSER") == "1" {
+		if os.Getenv("P2PLOBBY_REQUIRE_BROWSER") == "1" || os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
