@@ -32,7 +32,7 @@ stop_server() {
   [ -n "$server_pid" ] || return 0
   kill "$server_pid" 2>/dev/null || true
   for _ in $(seq 50); do alive "$server_pid" || break; sleep 0.1; done
-  alive "$server_pid" && kill -9 "$server_pid" 2>/dev/null
+  if alive "$server_pid"; then kill -9 "$server_pid" 2>/dev/null || true; fi
   wait "$server_pid" 2>/dev/null || true # reaps p2plobby; Bun is not our child and returns at once
   server_pid=""
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -22,7 +21,7 @@ const closeGrace = 2 * time.Second
 
 // writeChunk is how many bytes of frames are gathered for one write. It bounds what a writer blocked on a slow
 // client holds; a big backlog is written in several rounds.
-const writeChunk = 8 << 10
+const writeChunk = 4 << 10
 
 // conn is one WebSocket client. It implements hub.Conn.
 type conn struct {
@@ -55,8 +54,11 @@ type closeRequest struct {
 var (
 	_ hub.Conn = (*conn)(nil)
 
-	bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk+1024); return &b }}
 )
+
+// freeBufs keeps a few write buffers for reuse. It is bounded on purpose: a join storm has thousands of writers
+// blocked at once, and a sync.Pool would keep all their buffers alive long after the storm.
+var freeBufs = make(chan []byte, 64)
 
 // Wake implements hub.Conn: it starts the writer if none is running, or tells the running one to look again.
 func (c *conn) Wake() {
@@ -131,11 +133,22 @@ func (c *conn) writeLoop() {
 	}
 }
 
-func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+func getBuf() []byte {
+	select {
+	case b := <-freeBufs:
+		return b
+	default:
+		return nil // grows to what this round needs; most rounds are a few small frames
+	}
+}
 
 func putBuf(b []byte) {
-	if cap(b) <= 2*writeChunk { // a buffer grown by a huge snapshot is left to the GC
-		bufPool.Put(&b)
+	if cap(b) < 1024 || cap(b) > 2*writeChunk { // tiny ones are cheap; huge ones (a snapshot) go to the GC
+		return
+	}
+	select {
+	case freeBufs <- b[:0]:
+	default:
 	}
 }
 
