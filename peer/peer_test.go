@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -468,6 +469,72 @@ func TestCancelTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectChat(t, ca, "after cancel")
+}
+
+// TestCancelStopsSending: once the sender's context ends, at most one more chunk goes out, even towards a
+// receiver that keeps up (the channel's buffer then never fills, so pacing alone would not notice).
+func TestCancelStopsSending(t *testing.T) {
+	t.Parallel()
+	_, _, ca, cb := pair(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sendCtx, cancelSend := context.WithCancel(ctx)
+	const size = 64 << 20
+	held, release := make(chan struct{}), make(chan struct{})
+	src := peer.FileSource{
+		FileInfo: peer.FileInfo{Name: "held.bin", Size: size},
+		Open: func() (io.ReadCloser, error) {
+			return &heldReader{zeroReader: zeroReader{size}, at: 2 << 20, held: held, release: release}, nil
+		},
+	}
+	var sent atomic.Int64
+	sendErr := make(chan error, 1)
+	go func() {
+		sendErr <- ca.SendFiles(sendCtx, []peer.FileSource{src}, func(p peer.Progress) { sent.Store(p.TotalBytes) })
+	}()
+	recvErr := make(chan error, 1)
+	go func() {
+		_, _, err := acceptNext(ctx, cb, dir, nil)
+		recvErr <- err
+	}()
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("transfer did not start")
+	}
+	cancelSend()
+	before := sent.Load()
+	close(release)
+	if err := <-sendErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("sender: %v, want context.Canceled", err)
+	}
+	if after := sent.Load() - before; after > 256<<10 {
+		t.Errorf("%d bytes sent after the context ended", after)
+	}
+	if err := <-recvErr; !errors.Is(err, peer.ErrCanceled) {
+		t.Errorf("receiver: %v, want ErrCanceled", err)
+	}
+	assertNoPartials(t, dir)
+}
+
+// heldReader reads zeros and, once at bytes were read, closes held and waits for release.
+type heldReader struct {
+	zeroReader
+	at            int64
+	n             int64
+	held, release chan struct{}
+}
+
+func (r *heldReader) Read(p []byte) (int, error) {
+	if r.held != nil && r.n >= r.at {
+		close(r.held)
+		r.held = nil
+		<-r.release
+	}
+	n, err := r.zeroReader.Read(p)
+	r.n += int64(n)
+	return n, err
 }
 
 func TestMembersAndEvents(t *testing.T) {

@@ -296,7 +296,8 @@ func (st *sendState) sendFile(i int, f FileSource, buf []byte) error {
 	return nil
 }
 
-// pace waits until k more bytes fit under the high-water mark; it also notices an early cancel or failure.
+// pace waits until k more bytes fit under the high-water mark; it also notices an early cancel or failure, and
+// the end of ctx.
 func (st *sendState) pace(k int) error {
 	for st.ch.dc.BufferedAmount()+uint64(k) > highWater {
 		select {
@@ -315,6 +316,11 @@ func (st *sendState) pace(k int) error {
 	select {
 	case m := <-st.out.ev:
 		return st.whileSending(m)
+	case <-st.ctx.Done():
+		// Checked on every chunk, not only while waiting for the buffer to drain: towards a fast receiver the
+		// buffer never fills, and the whole file would go out after ctx ended.
+		st.cancelReason = "canceled by the sender"
+		return st.ctx.Err()
 	default:
 		return nil
 	}

@@ -53,7 +53,6 @@ type closeRequest struct {
 
 var (
 	_ hub.Conn = (*conn)(nil)
-
 )
 
 // freeBufs keeps a few write buffers for reuse. It is bounded on purpose: a join storm has thousands of writers
