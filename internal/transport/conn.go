@@ -101,6 +101,8 @@ func (c *conn) ping() {
 // hub's frames, up to writeChunk bytes) and writes it at once, so a burst of events costs one syscall, not
 // one per event. It holds one pooled buffer while it runs and nothing once it exits.
 func (c *conn) writeLoop() {
+	c.s.writerStarted()
+	defer c.s.writers.Add(-1)
 	c.wbuf = getBuf()
 	for {
 		c.state.Store(1)

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -23,13 +25,15 @@ type Server struct {
 	static fs.FS
 	files  http.Handler
 
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	perIP    map[string]int
-	reserved int // connections counted against MaxConns: members plus upgrades in progress
-	closing  bool
-	readers  sync.WaitGroup
-	stop     chan struct{}
+	mu          sync.Mutex
+	conns       map[*conn]struct{}
+	perIP       map[string]int
+	reserved    int // connections counted against MaxConns: members plus upgrades in progress
+	closing     bool
+	readers     sync.WaitGroup
+	writers     atomic.Int64 // writer goroutines running now
+	writersPeak atomic.Int64 // most writers at once since the last trim
+	stop        chan struct{}
 }
 
 // New returns a Server that joins WebSocket clients to h and serves the web app from static (its app/index.html
@@ -46,6 +50,7 @@ func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
 		stop:   make(chan struct{}),
 	}
 	go s.keepalive()
+	go s.trimAfterBursts()
 	return s
 }
 
@@ -254,6 +259,39 @@ func (s *Server) keepalive() {
 		}
 		clear(list)
 		list = list[:0]
+	}
+}
+
+// burstWriters is how many writers at once make a burst worth giving memory back after (a join storm of
+// thousands: each blocked writer holds a stack and a buffer).
+const burstWriters = 1000
+
+// trimAfterBursts hands memory back to the OS once a burst is over. An idle Go server runs no GC, so without
+// this the heap high-water of one storm would stay resident for minutes. It costs one GC per burst.
+func (s *Server) trimAfterBursts() {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if s.writersPeak.Load() >= burstWriters && s.writers.Load() == 0 {
+			s.writersPeak.Store(0)
+			debug.FreeOSMemory()
+		}
+	}
+}
+
+// writerStarted counts a writer goroutine in; the caller must s.writers.Add(-1) when it ends.
+func (s *Server) writerStarted() {
+	n := s.writers.Add(1)
+	for {
+		p := s.writersPeak.Load()
+		if n <= p || s.writersPeak.CompareAndSwap(p, n) {
+			return
+		}
 	}
 }
 
