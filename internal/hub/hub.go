@@ -12,7 +12,6 @@ package hub
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"sync"
 
@@ -144,6 +143,3 @@ func (h *Hub) release(r *room) {
 	}
 	h.mu.Unlock()
 }
-
-// errNotMember is internal: a relay target that is not in the sender's room.
-var errNotMember = errors.New("not a member")
