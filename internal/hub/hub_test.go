@@ -287,19 +287,7 @@ func TestConcurrentStormViewsExact(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	var want []string
-	for _, c := range stay {
-		want = append(want, c.m.ID())
-	}
-	sort.Strings(want)
-	for _, c := range stay {
-		c.drain()
-		got := append(ids(c.view), c.self)
-		sort.Strings(got)
-		if !slices.Equal(got, want) {
-			t.Fatalf("member %s sees %d members, want %d", c.self, len(got), len(want))
-		}
-	}
+	checkViewsExact(t, stay, "storm")
 }
 
 func BenchmarkBroadcastJoin(b *testing.B) {
@@ -384,19 +372,7 @@ func TestRandomChurnWithPartialDrains(t *testing.T) {
 				live[rng.IntN(len(live))].drainSome(1 + rng.IntN(5))
 			}
 		}
-		var want []string
-		for _, c := range live {
-			want = append(want, c.m.ID())
-		}
-		sort.Strings(want)
-		for _, c := range live {
-			c.drain()
-			got := append(ids(c.view), c.self)
-			sort.Strings(got)
-			if !slices.Equal(got, want) {
-				t.Fatalf("seed %d: member sees %d, want %d", seed, len(got), len(want))
-			}
-		}
+		checkViewsExact(t, live, fmt.Sprintf("seed %d", seed))
 		// Once no snapshot is in progress, departures compact the join order.
 		for len(live) > 100 {
 			live[0].m.Leave()
@@ -405,6 +381,24 @@ func TestRandomChurnWithPartialDrains(t *testing.T) {
 		r := h.rooms["r"]
 		if len(r.order) > 2*len(live)+64 {
 			t.Fatalf("seed %d: order not compacted: %d entries for %d members", seed, len(r.order), len(live))
+		}
+	}
+}
+
+// checkViewsExact drains every client and checks that each one's view (plus itself) is exactly the clients.
+func checkViewsExact(t *testing.T, clients []*client, label string) {
+	t.Helper()
+	var want []string
+	for _, c := range clients {
+		want = append(want, c.m.ID())
+	}
+	sort.Strings(want)
+	for _, c := range clients {
+		c.drain()
+		got := append(ids(c.view), c.self)
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: member %s sees %d members, want %d", label, c.self, len(got), len(want))
 		}
 	}
 }
