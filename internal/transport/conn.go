@@ -182,7 +182,7 @@ func (c *conn) writeClose(cr *closeRequest) {
 
 // readLoop reads frames until the connection ends, then removes the member.
 func (c *conn) readLoop(br *bufio.Reader) {
-	defer c.s.readers.Done()
+	defer c.s.admitted.Done()
 	defer c.finish()
 	var hdr [ws.MaxHeaderSize - 2]byte
 	var ctl [125]byte

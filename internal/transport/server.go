@@ -30,9 +30,9 @@ type Server struct {
 	perIP       map[string]int
 	reserved    int // connections counted against MaxConns: members plus upgrades in progress
 	closing     bool
-	readers     sync.WaitGroup
-	writers     atomic.Int64 // writer goroutines running now
-	writersPeak atomic.Int64 // most writers at once since the last trim
+	admitted    sync.WaitGroup // from a successful reserve until unreserve or the end of the reader
+	writers     atomic.Int64   // writer goroutines running now
+	writersPeak atomic.Int64   // most writers at once since the last trim
 	stop        chan struct{}
 }
 
@@ -175,10 +175,18 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if br.Buffered() == 0 {
 		br = bufio.NewReaderSize(nc, readBufferSize)
 	}
+	// Register under the lock Shutdown takes: either Shutdown sees this conn and closes it, or this sees
+	// closing and backs out (Shutdown waits for that through admitted).
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		m.Leave()
+		s.unreserve(ip)
+		refuse(nc, errShuttingDown, protocol.CloseGoingAway)
+		return
+	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	s.readers.Add(1)
 	go c.writeLoop()
 	go c.readLoop(br)
 }
@@ -203,6 +211,7 @@ func (s *Server) reserve(ip string) *protocol.Error {
 	}
 	s.perIP[ip]++
 	s.reserved++
+	s.admitted.Add(1) // under mu and before closing is set, so it never races Shutdown's Wait
 	return nil
 }
 
@@ -210,6 +219,7 @@ func (s *Server) unreserve(ip string) {
 	s.mu.Lock()
 	s.release(ip)
 	s.mu.Unlock()
+	s.admitted.Done()
 }
 
 func (s *Server) untrack(c *conn) {
@@ -313,7 +323,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		s.readers.Wait()
+		s.admitted.Wait()
 		close(done)
 	}()
 	select {

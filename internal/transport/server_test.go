@@ -348,6 +348,50 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 	}
 }
 
+// Joins racing with Shutdown: whichever side of it a join lands on, once Shutdown returns no member is left
+// in the hub and every client that got in is closed with 1001.
+func TestJoinsRacingShutdown(t *testing.T) {
+	for round := range 20 {
+		ts := newTestServer(t, Config{}, hub.Config{})
+		var wg sync.WaitGroup
+		ends := make(chan error, 16) // how each admitted client's connection ended
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, _, err := websocket.DefaultDialer.Dial(ts.ws, nil)
+				if err != nil {
+					return // refused before the upgrade: fine
+				}
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						ends <- err
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := ts.srv.Shutdown(ctx); err != nil {
+			t.Fatalf("round %d: shutdown: %v", round, err)
+		}
+		cancel()
+		if st := ts.hub.Stats(); st.Members != 0 {
+			t.Errorf("round %d: %d members left in the hub after shutdown", round, st.Members)
+		}
+		wg.Wait()
+		close(ends)
+		for err := range ends {
+			if !websocket.IsCloseError(err, protocol.CloseGoingAway) {
+				t.Errorf("round %d: got %v, want close 1001", round, err)
+			}
+		}
+	}
+}
+
 func TestHTTPEndpoints(t *testing.T) {
 	ts := newTestServer(t, Config{}, hub.Config{})
 	for _, tc := range []struct {
