@@ -1,9 +1,6 @@
 package protocol
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "encoding/json"
 
 // Message kinds sent by the server (the seed's three, plus additions).
 const (
@@ -79,92 +76,6 @@ type Relay struct {
 	SID          string
 }
 
-// wire is the decoding shape; raw fields let Decode report precise type errors and keep payloads verbatim.
-type wire struct {
-	Kind      json.RawMessage `json:"kind"`
-	ToID      json.RawMessage `json:"toId"`
-	Offer     json.RawMessage `json:"offer"`
-	Answer    json.RawMessage `json:"answer"`
-	Candidate json.RawMessage `json:"candidate"`
-	SID       json.RawMessage `json:"sid"`
-}
-
-// Decode parses and validates one client message. The returned error is always an *Error to send back.
-// fromId is ignored on purpose: the server stamps the sender's real id.
-func Decode(data []byte) (Request, *Error) {
-	var req Request
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		if !json.Valid(data) {
-			return req, errorf(CodeBadJSON, "message is not valid JSON")
-		}
-		return req, errorf(CodeBadJSON, "message must be a JSON object")
-	}
-	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
-		return req, errorf(CodeBadJSON, "message is not valid JSON")
-	}
-	var kind string
-	if w.Kind != nil && !isNull(w.Kind) {
-		if err := json.Unmarshal(w.Kind, &kind); err != nil {
-			return req, errorf(CodeBadMessage, "kind must be a string")
-		}
-	}
-	if w.ToID == nil || isNull(w.ToID) {
-		if kind == KindPing {
-			req.Ping = true
-			return req, nil
-		}
-		if kind != "" && !relayKind(kind) {
-			return req, errorf(CodeBadMessage, "unknown kind "+quoteShort(kind))
-		}
-		return req, errorf(CodeBadMessage, "toId is required")
-	}
-	r := &req.Relay
-	if err := json.Unmarshal(w.ToID, &r.ToID); err != nil {
-		return req, errorf(CodeBadMessage, "toId must be a string")
-	}
-	if r.ToID == "" {
-		return req, errorf(CodeBadMessage, "toId must not be empty")
-	}
-	if w.SID != nil && !isNull(w.SID) {
-		if err := json.Unmarshal(w.SID, &r.SID); err != nil {
-			return req, errorf(CodeBadMessage, "sid must be a string")
-		}
-		if len(r.SID) > MaxSIDLen {
-			return req, errorf(CodeBadMessage, "sid is longer than 64 bytes")
-		}
-	}
-	n := 0
-	for _, f := range [...]struct {
-		name string
-		raw  json.RawMessage
-	}{{"offer", w.Offer}, {"answer", w.Answer}, {"candidate", w.Candidate}} {
-		if f.raw == nil {
-			continue
-		}
-		if f.raw[0] != '{' {
-			return req, errorf(CodeBadMessage, f.name+" must be a JSON object")
-		}
-		r.PayloadField, r.Payload = f.name, f.raw
-		n++
-	}
-	if kind != "" {
-		if !relayKind(kind) {
-			return req, errorf(CodeBadMessage, "unknown kind "+quoteShort(kind))
-		}
-		r.Kind = kind
-		n++
-	}
-	switch {
-	case n == 0:
-		return req, errorf(CodeBadMessage, "nothing to relay: expected offer, answer, candidate or kind")
-	case n > 1:
-		return req, errorf(CodeBadMessage, "expected exactly one of offer, answer, candidate or kind")
-	}
-	return req, nil
-}
-
 // AppendRelay encodes r as delivered to its target, with fromID stamped by the server.
 func AppendRelay(b []byte, r *Relay, fromID string) []byte {
 	b = append(b, `{"toId":`...)
@@ -190,8 +101,6 @@ func AppendRelay(b []byte, r *Relay, fromID string) []byte {
 func relayKind(k string) bool {
 	return k == KindRequest || k == KindAccept || k == KindDecline || k == KindHangup
 }
-
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
 func quoteShort(s string) string {
 	if len(s) > 32 {
