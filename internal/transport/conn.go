@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"encoding/binary"
 	"io"
 	"net"
@@ -181,9 +180,12 @@ func (c *conn) writeClose(cr *closeRequest) {
 }
 
 // readLoop reads frames until the connection ends, then removes the member.
-func (c *conn) readLoop(br *bufio.Reader) {
+func (c *conn) readLoop(br io.Reader) {
 	defer c.s.admitted.Done()
 	defer c.finish()
+	if p, ok := br.(*pollReader); ok {
+		defer p.release()
+	}
 	var hdr [ws.MaxHeaderSize - 2]byte
 	var ctl [125]byte
 	var msg []byte

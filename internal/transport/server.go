@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -170,11 +172,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.member = m
 	c.tokens, c.last = float64(s.cfg.Burst), time.Now()
 
-	// Keep the 4 KiB reader net/http used for the request only if the client already sent frames into it.
-	br := rw.Reader
-	if br.Buffered() == 0 {
-		br = bufio.NewReaderSize(nc, readBufferSize)
-	}
+	rd := newReader(nc, rw.Reader)
 	// Register under the lock Shutdown takes: either Shutdown sees this conn and closes it, or this sees
 	// closing and backs out (Shutdown waits for that through admitted).
 	s.mu.Lock()
@@ -188,12 +186,23 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	go c.writeLoop()
-	go c.readLoop(br)
+	go c.readLoop(rd)
 }
 
-// readBufferSize is the per-connection read buffer. Frames larger than it are read straight into the
-// message buffer, so it only needs to hold headers and small messages.
-const readBufferSize = 512
+// newReader returns the connection's reader, starting with whatever the client sent along with its
+// upgrade request (already in hijacked): a pollReader on sockets, else a small bufio.Reader.
+func newReader(nc net.Conn, hijacked *bufio.Reader) io.Reader {
+	pending, _ := hijacked.Peek(hijacked.Buffered())
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return newPollReader(rc, pending)
+		}
+	}
+	if len(pending) > 0 {
+		return hijacked
+	}
+	return bufio.NewReaderSize(nc, 512)
+}
 
 var errShuttingDown = &protocol.Error{Code: "shutting-down", Message: "server is shutting down"}
 

@@ -1,0 +1,108 @@
+package transport
+
+import (
+	"io"
+	"sync"
+	"syscall"
+)
+
+// pollBufSize is the read buffer a connection borrows while bytes are waiting on its socket: big enough
+// that a typical signaling message, or a burst of them, takes one read syscall.
+const pollBufSize = 16 << 10
+
+var pollBufs = sync.Pool{New: func() any { return new([pollBufSize]byte) }}
+
+// pollReader reads a socket through a buffer borrowed from a pool only while data is waiting. It waits for
+// readability with no buffer in hand (syscall.RawConn.Read retries once the socket is readable), so an idle
+// connection holds no read buffer at all, and a busy one reads a whole message in one syscall. Deadlines set
+// on the net.Conn apply.
+type pollReader struct {
+	rc   syscall.RawConn
+	buf  *[pollBufSize]byte // nil when nothing is buffered
+	r, w int
+}
+
+// newPollReader returns a reader over rc that first returns the bytes in pending (read ahead by the HTTP
+// server before the upgrade).
+func newPollReader(rc syscall.RawConn, pending []byte) *pollReader {
+	p := &pollReader{rc: rc}
+	if len(pending) > 0 {
+		p.buf = pollBufs.Get().(*[pollBufSize]byte)
+		p.w = copy(p.buf[:], pending) // pending comes from a 4 KiB bufio.Reader, so it fits
+	}
+	return p
+}
+
+func (p *pollReader) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if p.buf == nil {
+		if len(b) >= pollBufSize/2 {
+			return p.read(b, false) // large payloads go straight to their destination
+		}
+		if _, err := p.read(nil, true); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(b, p.buf[p.r:p.w])
+	p.r += n
+	if p.r == p.w {
+		p.release()
+	}
+	return n, nil
+}
+
+// read does one read syscall, waiting for readability first if needed: into dst, or (fill) into a pooled
+// buffer that is taken only once the socket has data.
+func (p *pollReader) read(dst []byte, fill bool) (int, error) {
+	var n int
+	var serr error
+	err := p.rc.Read(func(fd uintptr) bool {
+		b := dst
+		if fill {
+			if p.buf == nil {
+				p.buf = pollBufs.Get().(*[pollBufSize]byte)
+			}
+			b = p.buf[:]
+		}
+		for {
+			n, serr = syscall.Read(int(fd), b)
+			if serr != syscall.EINTR {
+				break
+			}
+		}
+		if serr == syscall.EAGAIN {
+			if fill {
+				p.release() // nothing to read: wait without holding the buffer
+			}
+			return false
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+	case serr != nil:
+		err = serr
+	case n == 0:
+		err = io.EOF
+	}
+	if err != nil {
+		if fill {
+			p.release()
+		}
+		return 0, err
+	}
+	if fill {
+		p.r, p.w = 0, n
+	}
+	return n, nil
+}
+
+func (p *pollReader) release() {
+	if p.buf != nil {
+		pollBufs.Put(p.buf)
+		p.buf = nil
+	}
+	p.r, p.w = 0, 0
+}
