@@ -2,9 +2,12 @@ package transport
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -33,15 +36,25 @@ type conn struct {
 	state     atomic.Int32
 	closeReq  atomic.Pointer[closeRequest]
 	closeSent atomic.Bool
+	graceOver atomic.Bool // the close grace has passed: whoever is last closes the socket
+	readEnded atomic.Bool
 	pingDue   atomic.Bool
 	pong      atomic.Pointer[[]byte] // payload of the last client ping, to answer
 	wbuf      []byte                 // the writer goroutine's buffer while it runs
 	emitFn    func([]byte) bool      // c.emit, bound once so draining allocates nothing
 
-	// Reader goroutine only.
-	tokens  float64
-	last    time.Time
-	dropped int // messages dropped since the token bucket was last full
+	// Reader state: touched by one reading goroutine at a time (readMu hands it from one burst to the next).
+	readMu   sync.Mutex
+	rd       io.Reader   // pr if the poller watches this connection, else a bufio.Reader
+	pr       *pollReader // nil when not polled
+	token    uint64      // the poller's key for this connection; 0 when not polled
+	readDone bool
+	msg      []byte // the message being read
+	msgOp    ws.OpCode
+	tokens   float64
+	last     time.Time
+	dropped  int          // messages dropped since the token bucket was last full
+	lastRead atomic.Int64 // unix nanoseconds when the last frame began; the keepalive cuts silent clients
 }
 
 type closeRequest struct {
@@ -88,7 +101,25 @@ func (c *conn) requestClose(cr *closeRequest) {
 		return
 	}
 	c.Wake()
-	time.AfterFunc(closeGrace, func() { c.nc.Close() })
+	time.AfterFunc(closeGrace, func() {
+		c.graceOver.Store(true)
+		c.cut()
+		if c.readEnded.Load() {
+			c.nc.Close()
+		}
+	})
+}
+
+// cut ends the connection from the server's side without closing the descriptor under its reader:
+// shutting the socket down wakes the reader (polled or blocked) with end-of-file, and it cleans up as for
+// any other end. Closing a polled socket instead would silently drop it from the poller, and its member
+// would stay in the lobby.
+func (c *conn) cut() {
+	if c.pr == nil {
+		c.nc.Close()
+		return
+	}
+	c.pr.shutdown()
 }
 
 func (c *conn) ping() {
@@ -162,7 +193,7 @@ func (c *conn) write(b []byte) bool {
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	if _, err := c.nc.Write(b); err != nil {
 		c.s.cfg.Logger.Debug("write failed", "member", c.member.ID(), "err", err)
-		c.nc.Close()
+		c.cut()
 		return false
 	}
 	return true
@@ -179,87 +210,141 @@ func (c *conn) writeClose(cr *closeRequest) {
 	closeWrite(c.nc) // the reader keeps going until the client answers the close
 }
 
-// readLoop reads frames until the connection ends, then removes the member.
-func (c *conn) readLoop(br io.Reader) {
-	defer c.s.admitted.Done()
-	defer c.finish()
-	if p, ok := br.(*pollReader); ok {
-		defer p.release()
-	}
-	var hdr [ws.MaxHeaderSize - 2]byte
-	var ctl [125]byte
-	var msg []byte
-	var msgOp ws.OpCode
-	maxSize := c.s.cfg.MaxMessageSize
+// readLoop reads frames until the connection ends, blocking between them. It serves connections the
+// poller cannot watch; the others are read by readBurst.
+func (c *conn) readLoop() {
+	defer c.endRead()
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		h, err := ws.ReadHeaderBuffer(br, hdr[:])
-		if err != nil {
+		if !c.readFrame() {
 			return
-		}
-		if !h.Masked || h.Rsv != 0 || h.OpCode.IsReserved() {
-			c.Close(protocol.CloseProtocolError, "bad frame: unmasked, reserved bits or reserved opcode")
-			return
-		}
-		if h.OpCode.IsControl() {
-			if !h.Fin || h.Length > int64(len(ctl)) {
-				c.Close(protocol.CloseProtocolError, "bad control frame")
-				return
-			}
-			p := ctl[:h.Length]
-			if _, err := io.ReadFull(br, p); err != nil {
-				return
-			}
-			ws.Cipher(p, h.Mask, 0)
-			switch h.OpCode {
-			case ws.OpPing:
-				pong := append([]byte(nil), p...)
-				c.pong.Store(&pong)
-				c.Wake()
-			case ws.OpClose:
-				code, _ := ws.ParseCloseFrameData(p)
-				if code == 0 || !validCloseCode(int(code)) {
-					code = ws.StatusNormalClosure
-				}
-				c.requestClose(&closeRequest{code: int(code), reply: true})
-				return
-			}
-			continue
-		}
-		if h.OpCode == ws.OpContinuation {
-			if msgOp == 0 {
-				c.Close(protocol.CloseProtocolError, "continuation frame without a message")
-				return
-			}
-		} else {
-			if msgOp != 0 {
-				c.Close(protocol.CloseProtocolError, "new message inside a fragmented one")
-				return
-			}
-			msgOp, msg = h.OpCode, msg[:0]
-		}
-		if int64(len(msg))+h.Length > maxSize {
-			c.Close(protocol.CloseTooBig, "message too big")
-			return
-		}
-		n := len(msg)
-		msg = slices.Grow(msg, int(h.Length))[:n+int(h.Length)]
-		if _, err := io.ReadFull(br, msg[n:]); err != nil {
-			return
-		}
-		ws.Cipher(msg[n:], h.Mask, 0)
-		if !h.Fin {
-			continue
-		}
-		op := msgOp
-		msgOp = 0
-		if !c.handle(op, msg) {
-			return
-		}
-		if cap(msg) > 4096 {
-			msg = nil // an idle connection keeps no large buffer
 		}
 	}
+}
+
+// readLinger is how long a reader goroutine waits for more after its connection went quiet, before it
+// hands the socket back to the poller and exits.
+const readLinger = time.Second
+
+// readBurst runs when the poller saw the socket readable: it reads every frame that is there, then re-arms
+// the poller and exits, so an idle connection has no goroutine. A frame (or fragmented message) that has
+// only partly arrived is waited for here; the keepalive cuts a client that stalls in the middle of one.
+func (c *conn) readBurst() {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.readDone {
+		return // a late event for a connection that has ended
+	}
+	for {
+		if c.pr.buffered() == 0 && c.msgOp == 0 {
+			// Between messages, linger on Go's own poller: a busy connection keeps its goroutine and the
+			// cheap wake-ups; one quiet for readLinger goes back to the epoll watch, holding no buffers.
+			c.nc.SetReadDeadline(time.Now().Add(readLinger)) // pr.Read lifts it if it hits mid-message
+			_, err := c.pr.read(nil, true)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.msg = nil
+				if err := c.s.poller.rearm(c); err != nil {
+					c.endRead()
+				}
+				return
+			}
+			if err != nil {
+				c.endRead()
+				return
+			}
+		}
+		if !c.readFrame() {
+			c.endRead()
+			return
+		}
+	}
+}
+
+// endRead runs once, when reading stops for good: the member leaves (everyone is told), the poller lets go
+// and the socket is released.
+func (c *conn) endRead() {
+	c.readDone = true
+	if c.token != 0 {
+		c.s.poller.remove(c)
+	}
+	if c.pr != nil {
+		c.pr.release()
+	}
+	c.msg = nil
+	c.finish()
+	c.s.admitted.Done()
+}
+
+// readFrame reads and acts on one frame; false ends the connection.
+func (c *conn) readFrame() bool {
+	var hdr [ws.MaxHeaderSize - 2]byte
+	h, err := ws.ReadHeaderBuffer(c.rd, hdr[:])
+	if err != nil {
+		return false
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	if !h.Masked || h.Rsv != 0 || h.OpCode.IsReserved() {
+		c.Close(protocol.CloseProtocolError, "bad frame: unmasked, reserved bits or reserved opcode")
+		return false
+	}
+	if h.OpCode.IsControl() {
+		var ctl [125]byte
+		if !h.Fin || h.Length > int64(len(ctl)) {
+			c.Close(protocol.CloseProtocolError, "bad control frame")
+			return false
+		}
+		p := ctl[:h.Length]
+		if _, err := io.ReadFull(c.rd, p); err != nil {
+			return false
+		}
+		ws.Cipher(p, h.Mask, 0)
+		switch h.OpCode {
+		case ws.OpPing:
+			pong := append([]byte(nil), p...)
+			c.pong.Store(&pong)
+			c.Wake()
+		case ws.OpClose:
+			code, _ := ws.ParseCloseFrameData(p)
+			if code == 0 || !validCloseCode(int(code)) {
+				code = ws.StatusNormalClosure
+			}
+			c.requestClose(&closeRequest{code: int(code), reply: true})
+			return false
+		}
+		return true
+	}
+	if h.OpCode == ws.OpContinuation {
+		if c.msgOp == 0 {
+			c.Close(protocol.CloseProtocolError, "continuation frame without a message")
+			return false
+		}
+	} else {
+		if c.msgOp != 0 {
+			c.Close(protocol.CloseProtocolError, "new message inside a fragmented one")
+			return false
+		}
+		c.msgOp, c.msg = h.OpCode, c.msg[:0]
+	}
+	if int64(len(c.msg))+h.Length > c.s.cfg.MaxMessageSize {
+		c.Close(protocol.CloseTooBig, "message too big")
+		return false
+	}
+	n := len(c.msg)
+	c.msg = slices.Grow(c.msg, int(h.Length))[:n+int(h.Length)]
+	if _, err := io.ReadFull(c.rd, c.msg[n:]); err != nil {
+		return false
+	}
+	ws.Cipher(c.msg[n:], h.Mask, 0)
+	if !h.Fin {
+		return true
+	}
+	op := c.msgOp
+	c.msgOp = 0
+	ok := c.handle(op, c.msg)
+	if cap(c.msg) > 4096 {
+		c.msg = nil // a large message's buffer is not kept for the next one
+	}
+	return ok
 }
 
 // handle applies the rate limit and hands a complete message to the hub; false ends the connection.
@@ -309,12 +394,13 @@ func (c *conn) allow() bool {
 	return false
 }
 
-// finish runs when the reader stops: the member leaves (everyone is told) and the socket is released.
+// finish is the part of endRead shared with nothing else: leave, untrack, close.
 func (c *conn) finish() {
 	c.member.Leave()
 	c.s.untrack(c)
 	// A close frame still to be written keeps the socket until the writer or the grace timer closes it.
-	if c.closeReq.Load() == nil || c.closeSent.Load() {
+	c.readEnded.Store(true)
+	if c.closeReq.Load() == nil || c.closeSent.Load() || c.graceOver.Load() {
 		c.nc.Close()
 	}
 }

@@ -36,6 +36,8 @@ type Server struct {
 	writers     atomic.Int64   // writer goroutines running now
 	writersPeak atomic.Int64   // most writers at once since the last trim
 	stop        chan struct{}
+	poller      *poller // nil where epoll is unavailable: each connection then has a reader goroutine
+	stopPoller  sync.Once
 }
 
 // New returns a Server that joins WebSocket clients to h and serves the web app from static (its app/index.html
@@ -50,6 +52,11 @@ func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
 		conns:  make(map[*conn]struct{}),
 		perIP:  make(map[string]int),
 		stop:   make(chan struct{}),
+	}
+	if p, err := newPoller(); err == nil {
+		s.poller = p
+	} else {
+		cfg.Logger.Warn("no epoll: every connection gets a reader goroutine", "err", err)
 	}
 	go s.keepalive()
 	go s.trimAfterBursts()
@@ -172,7 +179,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.member = m
 	c.tokens, c.last = float64(s.cfg.Burst), time.Now()
 
-	rd := newReader(nc, rw.Reader)
+	c.rd = newReader(nc, rw.Reader)
+	if c.pr, _ = c.rd.(*pollReader); c.pr != nil {
+		c.pr.extend = func() { nc.SetReadDeadline(time.Time{}) } // stalled mid-message: the keepalive judges
+	}
+	c.lastRead.Store(time.Now().UnixNano())
 	// Register under the lock Shutdown takes: either Shutdown sees this conn and closes it, or this sees
 	// closing and backs out (Shutdown waits for that through admitted).
 	s.mu.Lock()
@@ -186,14 +197,20 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	go c.writeLoop()
-	go c.readLoop(rd)
+	// Frames sent along with the upgrade request are already read: the socket may never signal them.
+	pending := c.pr != nil && c.pr.buffered() > 0
+	if c.pr == nil || s.poller == nil || s.poller.add(c) != nil {
+		go c.readLoop()
+	} else if pending {
+		go c.readBurst()
+	}
 }
 
 // newReader returns the connection's reader, starting with whatever the client sent along with its
 // upgrade request (already in hijacked): a pollReader on sockets, else a small bufio.Reader.
 func newReader(nc net.Conn, hijacked *bufio.Reader) io.Reader {
 	pending, _ := hijacked.Peek(hijacked.Buffered())
-	if sc, ok := nc.(syscall.Conn); ok {
+	if sc, ok := nc.(syscall.Conn); ok && pollReaders {
 		if rc, err := sc.SyscallConn(); err == nil {
 			return newPollReader(rc, pending)
 		}
@@ -257,7 +274,8 @@ func refuse(nc net.Conn, perr *protocol.Error, code int) {
 	time.AfterFunc(closeGrace, func() { nc.Close() })
 }
 
-// keepalive pings every connection each PingInterval; the idle timeout on reads drops the silent ones.
+// keepalive pings every connection each PingInterval, and cuts those from which nothing arrived for
+// IdleTimeout (so a dead peer is dropped within IdleTimeout + PingInterval).
 func (s *Server) keepalive() {
 	t := time.NewTicker(s.cfg.PingInterval)
 	defer t.Stop()
@@ -273,7 +291,12 @@ func (s *Server) keepalive() {
 			list = append(list, c)
 		}
 		s.mu.Unlock()
+		silentSince := time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
 		for _, c := range list {
+			if c.lastRead.Load() < silentSince {
+				c.cut()
+				continue
+			}
 			c.ping()
 		}
 		clear(list)
@@ -337,14 +360,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, c := range list {
-			c.nc.Close()
+			c.cut()
 		}
 		<-done
-		return ctx.Err()
 	}
+	if s.poller != nil {
+		s.stopPoller.Do(s.poller.stop)
+	}
+	return ctx.Err()
 }
 
 // Conns returns the number of open WebSocket connections.

@@ -1,7 +1,11 @@
+//go:build unix
+
 package transport
 
 import (
+	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -9,6 +13,9 @@ import (
 // pollBufSize is the read buffer a connection borrows while bytes are waiting on its socket: big enough
 // that a typical signaling message, or a burst of them, takes one read syscall.
 const pollBufSize = 16 << 10
+
+// pollReaders tells whether this platform has pollReader.
+const pollReaders = true
 
 var pollBufs = sync.Pool{New: func() any { return new([pollBufSize]byte) }}
 
@@ -20,6 +27,8 @@ type pollReader struct {
 	rc   syscall.RawConn
 	buf  *[pollBufSize]byte // nil when nothing is buffered
 	r, w int
+	// extend, if set, lifts the read deadline when it expires inside Read, which then goes on waiting.
+	extend func()
 }
 
 // newPollReader returns a reader over rc that first returns the bytes in pending (read ahead by the HTTP
@@ -37,13 +46,23 @@ func (p *pollReader) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	if p.buf == nil {
+	for p.buf == nil {
+		var err error
 		if len(b) >= pollBufSize/2 {
-			return p.read(b, false) // large payloads go straight to their destination
+			var n int
+			if n, err = p.read(b, false); err == nil {
+				return n, nil // large payloads go straight to their destination
+			}
+		} else {
+			_, err = p.read(nil, true)
 		}
-		if _, err := p.read(nil, true); err != nil {
+		if err == nil {
+			break
+		}
+		if p.extend == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, err
 		}
+		p.extend() // a deadline meant for the wait between messages, not for the rest of one
 	}
 	n := copy(b, p.buf[p.r:p.w])
 	p.r += n
@@ -52,6 +71,9 @@ func (p *pollReader) Read(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// buffered reports how many read bytes wait in the buffer.
+func (p *pollReader) buffered() int { return p.w - p.r }
 
 // read does one read syscall, waiting for readability first if needed: into dst, or (fill) into a pooled
 // buffer that is taken only once the socket has data.
@@ -105,4 +127,9 @@ func (p *pollReader) release() {
 		p.buf = nil
 	}
 	p.r, p.w = 0, 0
+}
+
+// shutdown shuts the socket down both ways, waking whoever reads or writes it.
+func (p *pollReader) shutdown() {
+	p.rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
 }
