@@ -28,6 +28,14 @@ type Conn interface {
 	Close(code int, reason string)
 }
 
+// Flusher is implemented by Conns that can write a member's output at once, from the calling goroutine,
+// without ever blocking. For a direct message (a relay, an error, a pong) the hub calls Flush instead of
+// Wake, outside its locks, from the goroutine that handed it the message; Flush may call Member.Drain.
+// It saves a relay the hand-off to a writer goroutine.
+type Flusher interface {
+	Flush()
+}
+
 // Config tunes a Hub. Zero fields take the documented defaults.
 type Config struct {
 	// MaxQueue is how many bytes may wait for a member (events it has not taken plus direct messages)

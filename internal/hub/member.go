@@ -157,10 +157,11 @@ func (m *Member) Handle(data []byte) {
 	r := m.room
 	r.mu.Lock()
 	t := r.members[rel.ToID]
-	if t != nil && !m.left {
-		t.enqueue(frame)
-	}
+	queued := t != nil && !m.left && t.enqueue(frame)
 	r.mu.Unlock()
+	if queued {
+		t.wake()
+	}
 	if t == nil {
 		m.Send((&protocol.Error{Code: protocol.CodeUnknownTarget, Message: "no member with this id in your room", ToID: rel.ToID}).Frame())
 		return
@@ -177,8 +178,11 @@ func (m *Member) Handle(data []byte) {
 // Send queues a frame for this member only (errors, pongs).
 func (m *Member) Send(frame []byte) {
 	m.room.mu.Lock()
-	m.enqueue(frame)
+	queued := m.enqueue(frame)
 	m.room.mu.Unlock()
+	if queued {
+		m.wake()
+	}
 }
 
 // Leave removes the member from its room and tells the others. It is idempotent; the transport calls it
@@ -190,15 +194,25 @@ func (m *Member) Leave() {
 	}
 }
 
-// enqueue adds a direct message. Called with room.mu held.
-func (m *Member) enqueue(frame []byte) {
+// enqueue adds a direct message and reports whether it was queued; the caller wakes the member after
+// unlocking. Called with room.mu held.
+func (m *Member) enqueue(frame []byte) bool {
 	if m.left || m.dropped {
-		return
+		return false
 	}
 	m.private = append(m.private, queued{frame: frame, seq: m.room.seq})
 	m.privBytes += int64(len(frame))
 	m.checkQueue()
-	m.conn.Wake()
+	return !m.dropped
+}
+
+// wake tells the transport about a direct message just queued. Called without room.mu held.
+func (m *Member) wake() {
+	if f, ok := m.conn.(Flusher); ok {
+		f.Flush()
+	} else {
+		m.conn.Wake()
+	}
 }
 
 // pending is the number of bytes waiting for this member. Called with room.mu held.

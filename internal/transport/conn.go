@@ -129,18 +129,46 @@ func (c *conn) ping() {
 
 // writeLoop runs while the connection has output: each round takes what is pending (control frames and the
 // hub's frames, up to writeChunk bytes) and writes it at once, so a burst of events costs one syscall, not
-// one per event. It holds one pooled buffer while it runs and nothing once it exits.
+// one per event. It holds one pooled buffer while it runs and nothing once it exits. It starts by writing
+// what Flush left in c.wbuf, if anything.
 func (c *conn) writeLoop() {
 	c.s.writerStarted()
 	defer c.s.writers.Add(-1)
-	c.wbuf = getBuf()
+	if len(c.wbuf) > 0 && !c.write(c.wbuf) {
+		return
+	}
+	if c.wbuf == nil {
+		c.wbuf = getBuf()
+	}
 	for {
-		c.state.Store(1)
-		if cr := c.closeReq.Load(); cr != nil {
-			c.writeClose(cr)
+		switch c.fill() {
+		case roundClose:
+			c.writeClose(c.closeReq.Load())
+			return
+		case roundNone:
 			return
 		}
+		if !c.write(c.wbuf) {
+			return // the socket is closed; the reader sees it and the member leaves
+		}
+	}
+}
+
+// What fill found for the next write round.
+const (
+	roundNone  = iota // nothing: the writer role is released
+	roundData         // frames in c.wbuf
+	roundClose        // a close frame is due
+)
+
+// fill gathers the next round of output into c.wbuf.
+func (c *conn) fill() int {
+	for {
+		c.state.Store(1)
 		c.wbuf = c.wbuf[:0]
+		if c.closeReq.Load() != nil {
+			return roundClose
+		}
 		if c.pingDue.Swap(false) {
 			c.wbuf = appendFrame(c.wbuf, ws.OpPing, nil)
 		}
@@ -148,18 +176,45 @@ func (c *conn) writeLoop() {
 			c.wbuf = appendFrame(c.wbuf, ws.OpPong, *p)
 		}
 		c.member.Drain(c.emitFn)
-		if len(c.wbuf) == 0 {
-			// Release the buffer before giving up the writer role: the next writer may start at once.
-			putBuf(c.wbuf)
-			c.wbuf = nil
-			if c.state.CompareAndSwap(1, 0) {
-				return
-			}
-			c.wbuf = getBuf() // woken since the drain
-			continue
+		if len(c.wbuf) > 0 {
+			return roundData
 		}
-		if !c.write(c.wbuf) {
-			return // the socket is closed; the reader sees it and the member leaves
+		// Release the buffer before giving up the writer role: the next writer may start at once.
+		putBuf(c.wbuf)
+		c.wbuf = nil
+		if c.state.CompareAndSwap(1, 0) {
+			return roundNone
+		}
+		c.wbuf = getBuf() // woken since the drain
+	}
+}
+
+// Flush implements hub.Flusher. When no writer is running it takes the writer role in the calling goroutine
+// and writes without blocking; a relay then costs no writer goroutine. Whatever the socket does not take at
+// once is left to a writer goroutine, so the caller (another member's reader) never waits on this client.
+func (c *conn) Flush() {
+	if c.pr == nil || !c.state.CompareAndSwap(0, 1) {
+		c.Wake()
+		return
+	}
+	c.wbuf = getBuf()
+	for {
+		switch c.fill() {
+		case roundClose:
+			go c.writeLoop() // the close frame may have to wait for the client
+			return
+		case roundNone:
+			return
+		}
+		n, err := c.pr.tryWrite(c.wbuf)
+		if err != nil {
+			c.cut()
+			return // as in writeLoop: the writer role stays taken by a connection that is ending
+		}
+		if n < len(c.wbuf) {
+			c.wbuf = c.wbuf[:copy(c.wbuf, c.wbuf[n:])]
+			go c.writeLoop()
+			return
 		}
 	}
 }

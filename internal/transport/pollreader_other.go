@@ -19,3 +19,4 @@ func (p *pollReader) read([]byte, bool) (int, error)    { panic("transport: no p
 func (p *pollReader) buffered() int                     { return 0 }
 func (p *pollReader) release()                          {}
 func (p *pollReader) shutdown()                         {}
+func (p *pollReader) tryWrite([]byte) (int, error)      { panic("transport: no pollReader here") }

@@ -133,3 +133,30 @@ func (p *pollReader) release() {
 func (p *pollReader) shutdown() {
 	p.rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
 }
+
+// tryWrite writes what the socket takes now, without waiting; 0 and no error if it takes nothing. A write
+// deadline left in the past by an earlier blocking write also counts as nothing taken: the caller hands the
+// bytes to a blocking writer, which sets a fresh deadline.
+func (p *pollReader) tryWrite(b []byte) (int, error) {
+	var n int
+	var serr error
+	err := p.rc.Write(func(fd uintptr) bool {
+		for {
+			n, serr = syscall.Write(int(fd), b)
+			if serr != syscall.EINTR {
+				return true // never wait: that is writeLoop's job
+			}
+		}
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case serr == syscall.EAGAIN:
+		return 0, nil
+	case serr != nil:
+		return 0, serr
+	}
+	return n, nil
+}

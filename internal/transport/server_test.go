@@ -526,3 +526,26 @@ func TestJoinLeaveStormViewsExact(t *testing.T) {
 		}
 	}
 }
+
+// A relay written straight from the sender's goroutine (Flush) must not trip over the write deadline a
+// writer goroutine left on the socket long ago.
+func TestRelayAfterWriteDeadlinePassed(t *testing.T) {
+	ts := newTestServer(t, Config{WriteTimeout: 200 * time.Millisecond}, hub.Config{})
+	a := join(t, ts.ws, 0)
+	b := join(t, ts.ws, 1)
+	a.next()          // b connected: written by a's writer goroutine, which sets a write deadline
+	join(t, ts.ws, 2) // and a broadcast to both
+	a.next()
+	b.next()
+	time.Sleep(400 * time.Millisecond) // both deadlines are now in the past
+	for i := range 3 {
+		b.send(`{"toId":"` + a.id + `","kind":"request","sid":"s` + string(rune('0'+i)) + `"}`)
+		if m := a.next(); m["kind"] != "request" {
+			t.Fatalf("relay %d: got %v", i, m)
+		}
+		a.send(`{"toId":"` + b.id + `","kind":"accept","sid":"s` + string(rune('0'+i)) + `"}`)
+		if m := b.next(); m["kind"] != "accept" {
+			t.Fatalf("relay %d back: got %v", i, m)
+		}
+	}
+}
