@@ -29,3 +29,14 @@ func BenchmarkDecodeCandidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReferenceDecodeOffer is the encoding/json version on the same message, for comparison.
+func BenchmarkReferenceDecodeOffer(b *testing.B) {
+	b.SetBytes(int64(len(benchOffer)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := referenceDecode(benchOffer); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
