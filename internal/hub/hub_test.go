@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/p2plobby/p2plobby/internal/protocol"
 )
@@ -400,5 +401,57 @@ func checkViewsExact(t *testing.T, clients []*client, label string) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("%s: member %s sees %d members, want %d", label, c.self, len(got), len(want))
 		}
+	}
+}
+
+// flushConn writes in Flush itself, as the transport does: draining there would deadlock if the hub
+// called Flush with the room locked.
+type flushConn struct {
+	fakeConn
+	m       *Member
+	flushed [][]byte
+}
+
+func (f *flushConn) Flush() {
+	f.m.Drain(func(b []byte) bool {
+		f.flushed = append(f.flushed, append([]byte(nil), b...))
+		return true
+	})
+}
+
+func TestDirectMessagesFlushedOutsideTheLock(t *testing.T) {
+	h := New(Config{})
+	a := join(t, h, "r", "a")
+	fc := &flushConn{}
+	m, err := h.Join("r", "b", fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.m = m
+	m.Drain(func([]byte) bool { return true }) // self-connected and snapshot
+	a.drain()
+	fc.wakes = 0 // the join's wake-up
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.m.Handle([]byte(`{"toId":"` + m.ID() + `","kind":"request"}`)) // a relay: flushed by a's call
+		m.Handle([]byte(`{"kind":"ping"}`))                              // a pong: flushed too
+		m.Handle([]byte(`{"toId":"nobody","kind":"request"}`))           // an error: flushed too
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("deadlock: Flush was called with the room locked")
+	}
+	if len(fc.flushed) != 3 {
+		t.Fatalf("flushed %d frames, want 3: %q", len(fc.flushed), fc.flushed)
+	}
+	for i, want := range []string{`"kind":"request"`, `"kind":"pong"`, `"code":"unknown-target"`} {
+		if !strings.Contains(string(fc.flushed[i]), want) {
+			t.Errorf("frame %d = %s, want %s", i, fc.flushed[i], want)
+		}
+	}
+	if fc.wakes != 0 {
+		t.Errorf("Wake called %d times; a Flusher gets Flush for direct messages", fc.wakes)
 	}
 }
