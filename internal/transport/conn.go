@@ -32,7 +32,8 @@ type conn struct {
 	ip     string
 	member *hub.Member
 
-	// Writer state: 0 idle (no goroutine), 1 writing, 2 writing and woken again since the last drain.
+	// Writer state: 0 idle (no writer), 1 writing (a writer goroutine, or Flush in another goroutine),
+	// 2 writing and woken again since the last drain.
 	state     atomic.Int32
 	closeReq  atomic.Pointer[closeRequest]
 	closeSent atomic.Bool
@@ -40,13 +41,13 @@ type conn struct {
 	readEnded atomic.Bool
 	pingDue   atomic.Bool
 	pong      atomic.Pointer[[]byte] // payload of the last client ping, to answer
-	wbuf      []byte                 // the writer goroutine's buffer while it runs
+	wbuf      []byte                 // the writer's buffer while it writes
 	emitFn    func([]byte) bool      // c.emit, bound once so draining allocates nothing
 
 	// Reader state: touched by one reading goroutine at a time (readMu hands it from one burst to the next).
 	readMu   sync.Mutex
-	rd       io.Reader   // pr if the poller watches this connection, else a bufio.Reader
-	pr       *pollReader // nil when not polled
+	rd       io.Reader   // pr on sockets, else a bufio.Reader
+	pr       *pollReader // nil when the connection is not a socket (or not on Unix)
 	token    uint64      // the poller's key for this connection; 0 when not polled
 	readDone bool
 	msg      []byte // the message being read
@@ -64,7 +65,8 @@ type closeRequest struct {
 }
 
 var (
-	_ hub.Conn = (*conn)(nil)
+	_ hub.Conn    = (*conn)(nil)
+	_ hub.Flusher = (*conn)(nil)
 )
 
 // freeBufs keeps a few write buffers for reuse. It is bounded on purpose: a join storm has thousands of writers
