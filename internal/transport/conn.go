@@ -46,9 +46,9 @@ type conn struct {
 
 	// Reader state: touched by one reading goroutine at a time (readMu hands it from one burst to the next).
 	readMu   sync.Mutex
-	rd       io.Reader   // pr on sockets, else a bufio.Reader
-	pr       *pollReader // nil when the connection is not a socket (or not on Unix)
-	token    uint64      // the poller's key for this connection; 0 when not polled
+	rd       io.Reader  // sock on sockets, else a bufio.Reader
+	sock     *rawSocket // nil when the connection is not a socket (or not on Unix)
+	token    uint64     // the poller's key for this connection; 0 when not polled
 	readDone bool
 	msg      []byte // the message being read
 	msgOp    ws.OpCode
@@ -117,11 +117,11 @@ func (c *conn) requestClose(cr *closeRequest) {
 // any other end. Closing a polled socket instead would silently drop it from the poller, and its member
 // would stay in the lobby.
 func (c *conn) cut() {
-	if c.pr == nil {
+	if c.sock == nil {
 		c.nc.Close()
 		return
 	}
-	c.pr.shutdown()
+	c.sock.shutdown()
 }
 
 func (c *conn) ping() {
@@ -195,7 +195,7 @@ func (c *conn) fill() int {
 // and writes without blocking; a relay then costs no writer goroutine. Whatever the socket does not take at
 // once is left to a writer goroutine, so the caller (another member's reader) never waits on this client.
 func (c *conn) Flush() {
-	if c.pr == nil || !c.state.CompareAndSwap(0, 1) {
+	if c.sock == nil || !c.state.CompareAndSwap(0, 1) {
 		c.Wake()
 		return
 	}
@@ -208,7 +208,7 @@ func (c *conn) Flush() {
 		case roundNone:
 			return
 		}
-		n, err := c.pr.tryWrite(c.wbuf)
+		n, err := c.sock.tryWrite(c.wbuf)
 		if err != nil {
 			c.cut()
 			return // as in writeLoop: the writer role stays taken by a connection that is ending
@@ -293,11 +293,11 @@ func (c *conn) readBurst() {
 		return // a late event for a connection that has ended
 	}
 	for {
-		if c.pr.buffered() == 0 && c.msgOp == 0 {
+		if c.sock.buffered() == 0 && c.msgOp == 0 {
 			// Between messages, linger on Go's own poller: a busy connection keeps its goroutine and the
 			// cheap wake-ups; one quiet for readLinger goes back to the epoll watch, holding no buffers.
-			c.nc.SetReadDeadline(time.Now().Add(readLinger)) // pr.Read lifts it if it hits mid-message
-			_, err := c.pr.read(nil, true)
+			c.nc.SetReadDeadline(time.Now().Add(readLinger)) // sock.Read lifts it if it hits mid-message
+			_, err := c.sock.read(nil, true)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.msg = nil
 				if err := c.s.poller.rearm(c); err != nil {
@@ -324,8 +324,8 @@ func (c *conn) endRead() {
 	if c.token != 0 {
 		c.s.poller.remove(c)
 	}
-	if c.pr != nil {
-		c.pr.release()
+	if c.sock != nil {
+		c.sock.release()
 	}
 	c.msg = nil
 	c.finish()

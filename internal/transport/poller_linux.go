@@ -82,7 +82,7 @@ func (p *poller) ctl(c *conn, op int) error {
 	setToken(&ev, c.token)
 	var err error
 	// Control keeps the descriptor open while the call runs, so it never names a reused one.
-	if cerr := c.pr.rc.Control(func(fd uintptr) { err = syscall.EpollCtl(p.epfd, op, int(fd), &ev) }); cerr != nil {
+	if cerr := c.sock.rc.Control(func(fd uintptr) { err = syscall.EpollCtl(p.epfd, op, int(fd), &ev) }); cerr != nil {
 		return cerr
 	}
 	return err

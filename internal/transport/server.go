@@ -180,8 +180,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.tokens, c.last = float64(s.cfg.Burst), time.Now()
 
 	c.rd = newReader(nc, rw.Reader)
-	if c.pr, _ = c.rd.(*pollReader); c.pr != nil {
-		c.pr.extend = func() { nc.SetReadDeadline(time.Time{}) } // stalled mid-message: the keepalive judges
+	if c.sock, _ = c.rd.(*rawSocket); c.sock != nil {
+		c.sock.extend = func() { nc.SetReadDeadline(time.Time{}) } // stalled mid-message: the keepalive judges
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	// Register under the lock Shutdown takes: either Shutdown sees this conn and closes it, or this sees
@@ -198,8 +198,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	go c.writeLoop()
 	// Frames sent along with the upgrade request are already read: the socket may never signal them.
-	pending := c.pr != nil && c.pr.buffered() > 0
-	if c.pr == nil || s.poller == nil || s.poller.add(c) != nil {
+	pending := c.sock != nil && c.sock.buffered() > 0
+	if c.sock == nil || s.poller == nil || s.poller.add(c) != nil {
 		go c.readLoop()
 	} else if pending {
 		go c.readBurst()
@@ -207,12 +207,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 // newReader returns the connection's reader, starting with whatever the client sent along with its
-// upgrade request (already in hijacked): a pollReader on sockets, else a small bufio.Reader.
+// upgrade request (already in hijacked): a rawSocket on sockets, else a small bufio.Reader.
 func newReader(nc net.Conn, hijacked *bufio.Reader) io.Reader {
 	pending, _ := hijacked.Peek(hijacked.Buffered())
-	if sc, ok := nc.(syscall.Conn); ok && pollReaders {
+	if sc, ok := nc.(syscall.Conn); ok && rawSockets {
 		if rc, err := sc.SyscallConn(); err == nil {
-			return newPollReader(rc, pending)
+			return newRawSocket(rc, pending)
 		}
 	}
 	if len(pending) > 0 {

@@ -14,16 +14,17 @@ import (
 // that a typical signaling message, or a burst of them, takes one read syscall.
 const pollBufSize = 16 << 10
 
-// pollReaders tells whether this platform has pollReader.
-const pollReaders = true
+// rawSockets tells whether this platform has rawSocket.
+const rawSockets = true
 
 var pollBufs = sync.Pool{New: func() any { return new([pollBufSize]byte) }}
 
-// pollReader reads a socket through a buffer borrowed from a pool only while data is waiting. It waits for
-// readability with no buffer in hand (syscall.RawConn.Read retries once the socket is readable), so an idle
-// connection holds no read buffer at all, and a busy one reads a whole message in one syscall. Deadlines set
-// on the net.Conn apply.
-type pollReader struct {
+// rawSocket is a connection's socket seen through syscall.RawConn. As an io.Reader it reads through a
+// buffer borrowed from a pool only while data is waiting: it waits for readability with no buffer in hand
+// (RawConn.Read retries once the socket is readable), so an idle connection holds no read buffer at all and
+// a busy one reads a whole message in one syscall. Deadlines set on the net.Conn apply. It also writes
+// without blocking (tryWrite) and shuts the socket down (shutdown).
+type rawSocket struct {
 	rc   syscall.RawConn
 	buf  *[pollBufSize]byte // nil when nothing is buffered
 	r, w int
@@ -31,10 +32,10 @@ type pollReader struct {
 	extend func()
 }
 
-// newPollReader returns a reader over rc that first returns the bytes in pending (read ahead by the HTTP
+// newRawSocket returns a reader over rc that first returns the bytes in pending (read ahead by the HTTP
 // server before the upgrade).
-func newPollReader(rc syscall.RawConn, pending []byte) *pollReader {
-	p := &pollReader{rc: rc}
+func newRawSocket(rc syscall.RawConn, pending []byte) *rawSocket {
+	p := &rawSocket{rc: rc}
 	if len(pending) > 0 {
 		p.buf = pollBufs.Get().(*[pollBufSize]byte)
 		p.w = copy(p.buf[:], pending) // pending comes from a 4 KiB bufio.Reader, so it fits
@@ -42,7 +43,7 @@ func newPollReader(rc syscall.RawConn, pending []byte) *pollReader {
 	return p
 }
 
-func (p *pollReader) Read(b []byte) (int, error) {
+func (p *rawSocket) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -73,11 +74,11 @@ func (p *pollReader) Read(b []byte) (int, error) {
 }
 
 // buffered reports how many read bytes wait in the buffer.
-func (p *pollReader) buffered() int { return p.w - p.r }
+func (p *rawSocket) buffered() int { return p.w - p.r }
 
 // read does one read syscall, waiting for readability first if needed: into dst, or (fill) into a pooled
 // buffer that is taken only once the socket has data.
-func (p *pollReader) read(dst []byte, fill bool) (int, error) {
+func (p *rawSocket) read(dst []byte, fill bool) (int, error) {
 	var n int
 	var serr error
 	err := p.rc.Read(func(fd uintptr) bool {
@@ -121,7 +122,7 @@ func (p *pollReader) read(dst []byte, fill bool) (int, error) {
 	return n, nil
 }
 
-func (p *pollReader) release() {
+func (p *rawSocket) release() {
 	if p.buf != nil {
 		pollBufs.Put(p.buf)
 		p.buf = nil
@@ -130,14 +131,14 @@ func (p *pollReader) release() {
 }
 
 // shutdown shuts the socket down both ways, waking whoever reads or writes it.
-func (p *pollReader) shutdown() {
+func (p *rawSocket) shutdown() {
 	p.rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
 }
 
 // tryWrite writes what the socket takes now, without waiting; 0 and no error if it takes nothing. A write
 // deadline left in the past by an earlier blocking write also counts as nothing taken: the caller hands the
 // bytes to a blocking writer, which sets a fresh deadline.
-func (p *pollReader) tryWrite(b []byte) (int, error) {
+func (p *rawSocket) tryWrite(b []byte) (int, error) {
 	var n int
 	var serr error
 	err := p.rc.Write(func(fd uintptr) bool {

@@ -58,7 +58,7 @@ func rawConn(t *testing.T, c syscall.Conn) syscall.RawConn {
 
 // Bytes written in uneven pieces come out intact through reads of every size, and the reader holds no
 // buffer once it has handed out all it read.
-func TestPollReaderStream(t *testing.T) {
+func TestRawSocketStream(t *testing.T) {
 	client, server := tcpPair(t)
 	want := make([]byte, 300<<10)
 	for i := range want {
@@ -74,7 +74,7 @@ func TestPollReaderStream(t *testing.T) {
 		}
 		client.CloseWrite()
 	}()
-	p := newPollReader(rawConn(t, server), pending)
+	p := newRawSocket(rawConn(t, server), pending)
 	var got []byte
 	for {
 		b := make([]byte, []int{1, 2, 100, 4096, pollBufSize / 2, 64 << 10}[rand.IntN(6)])
@@ -96,9 +96,9 @@ func TestPollReaderStream(t *testing.T) {
 }
 
 // A read deadline set on the connection ends a wait with os.ErrDeadlineExceeded, holding no buffer.
-func TestPollReaderDeadline(t *testing.T) {
+func TestRawSocketDeadline(t *testing.T) {
 	_, server := tcpPair(t)
-	p := newPollReader(rawConn(t, server), nil)
+	p := newRawSocket(rawConn(t, server), nil)
 	server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	_, err := p.Read(make([]byte, 10))
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
