@@ -11,6 +11,7 @@ const (
 	CodeBadRoom           = "bad-room"
 	CodeRoomFull          = "room-full"
 	CodeServerFull        = "server-full"
+	CodeShuttingDown      = "shutting-down"
 )
 
 // WebSocket close codes used by the server. 1xxx are RFC 6455's; 4xxx are p2plobby's own.

@@ -221,7 +221,7 @@ func newReader(nc net.Conn, hijacked *bufio.Reader) io.Reader {
 	return bufio.NewReaderSize(nc, 512)
 }
 
-var errShuttingDown = &protocol.Error{Code: "shutting-down", Message: "server is shutting down"}
+var errShuttingDown = &protocol.Error{Code: protocol.CodeShuttingDown, Message: "server is shutting down"}
 
 // reserve counts a new connection against the limits; a non-nil result is the refusal to send.
 func (s *Server) reserve(ip string) *protocol.Error {
