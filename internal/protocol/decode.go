@@ -105,49 +105,15 @@ var (
 func (f *fields) scan(data []byte) *Error {
 	s := scanner{data: data}
 	s.skipSpace()
-	if s.i >= len(data) || data[s.i] != '{' {
-		if s.value(0) && s.end() {
-			return errNotObject
-		}
+	isObject := s.peek() == '{'
+	if !s.value(0) || !s.end() {
 		return s.fail()
 	}
-	s.i++
-	s.skipSpace()
-	if s.peek() == '}' {
-		s.i++
-		return s.finish()
+	if !isObject {
+		return errNotObject
 	}
-	for {
-		s.skipSpace()
-		keyStart := s.i
-		if s.peek() != '"' || !s.string() {
-			return s.fail()
-		}
-		key := data[keyStart:s.i]
-		s.skipSpace()
-		if s.peek() != ':' {
-			return s.fail()
-		}
-		s.i++
-		s.skipSpace()
-		valStart := s.i
-		if !s.value(1) {
-			return s.fail()
-		}
-		if slot := f.slot(key); slot != nil {
-			*slot = data[valStart:s.i:s.i]
-		}
-		s.skipSpace()
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return s.finish()
-		default:
-			return s.fail()
-		}
-	}
+	*f = s.top
+	return nil
 }
 
 // slot returns where the value of the member named by the raw JSON string key goes, or nil to skip it.
@@ -197,7 +163,8 @@ func stringValue(raw []byte) (s string, ok bool) {
 type scanner struct {
 	data  []byte
 	i     int
-	depth bool // the nesting limit was hit
+	depth bool   // the nesting limit was hit
+	top   fields // the members of the top-level object (held here, not by pointer, to stay on the stack)
 }
 
 func (s *scanner) peek() byte {
@@ -222,13 +189,6 @@ func (s *scanner) skipSpace() {
 func (s *scanner) end() bool {
 	s.skipSpace()
 	return s.i == len(s.data)
-}
-
-func (s *scanner) finish() *Error {
-	if !s.end() {
-		return errNotJSON
-	}
-	return nil
 }
 
 func (s *scanner) fail() *Error {
@@ -280,17 +240,25 @@ func (s *scanner) object(depth int) bool {
 	}
 	for {
 		s.skipSpace()
+		keyStart := s.i
 		if s.peek() != '"' || !s.string() {
 			return false
 		}
+		key := s.data[keyStart:s.i]
 		s.skipSpace()
 		if s.peek() != ':' {
 			return false
 		}
 		s.i++
 		s.skipSpace()
+		valStart := s.i
 		if !s.value(depth) {
 			return false
+		}
+		if depth == 1 {
+			if slot := s.top.slot(key); slot != nil {
+				*slot = s.data[valStart:s.i:s.i]
+			}
 		}
 		s.skipSpace()
 		switch s.peek() {
