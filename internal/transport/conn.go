@@ -328,7 +328,13 @@ func (c *conn) endRead() {
 		c.sock.release()
 	}
 	c.msg = nil
-	c.finish()
+	c.member.Leave()
+	c.s.untrack(c)
+	// A close frame still to be written keeps the socket until the writer or the grace timer closes it.
+	c.readEnded.Store(true)
+	if c.closeReq.Load() == nil || c.closeSent.Load() || c.graceOver.Load() {
+		c.nc.Close()
+	}
 	c.s.admitted.Done()
 }
 
@@ -449,17 +455,6 @@ func (c *conn) allow() bool {
 		c.member.Send(errRateLimited)
 	}
 	return false
-}
-
-// finish is the part of endRead shared with nothing else: leave, untrack, close.
-func (c *conn) finish() {
-	c.member.Leave()
-	c.s.untrack(c)
-	// A close frame still to be written keeps the socket until the writer or the grace timer closes it.
-	c.readEnded.Store(true)
-	if c.closeReq.Load() == nil || c.closeSent.Load() || c.graceOver.Load() {
-		c.nc.Close()
-	}
 }
 
 // appendFrame appends one unmasked, unfragmented server frame.
