@@ -16,6 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/p2plobby/p2plobby/internal/pionlog"
 )
 
 // Signaling timing. The server pings every 25 s and drops a member silent for 60 s; the client pings too, so
@@ -313,7 +315,7 @@ func newAPI(opts *Options, log *slog.Logger) *webrtc.API {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
 	if se.LoggerFactory == nil {
-		se.LoggerFactory = pionLogger{log}
+		se.LoggerFactory = pionlog.Factory{Log: log}
 	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
 }
