@@ -36,6 +36,13 @@ type Flusher interface {
 	Flush()
 }
 
+// ICESource is implemented by Conns that give each member ICE servers of its own (TURN credentials that
+// name it, URLs with the host it used). The hub asks once, in Join, for the member's self-connected; nil
+// means the hub's Config.ICEServers.
+type ICESource interface {
+	ICEServers(memberID string) json.RawMessage
+}
+
 // Config tunes a Hub. Zero fields take the documented defaults.
 type Config struct {
 	// MaxQueue is how many bytes may wait for a member (events it has not taken plus direct messages)
@@ -45,7 +52,8 @@ type Config struct {
 	MaxRoomMembers int
 	// MaxMembers caps the whole hub; 0 means unlimited.
 	MaxMembers int
-	// ICEServers is a JSON array of RTCIceServer objects handed to every member in self-connected; nil omits it.
+	// ICEServers is a JSON array of RTCIceServer objects handed to every member in self-connected (unless its
+	// Conn is an ICESource); nil omits it.
 	ICEServers json.RawMessage
 	// Logger receives connect/disconnect at info and relays at debug; nil discards.
 	Logger *slog.Logger
@@ -122,7 +130,13 @@ func (h *Hub) Join(roomName, name string, conn Conn) (*Member, error) {
 		connected: protocol.Connected(id, name),
 		fresh:     true,
 	}
-	m.private = append(m.private, queued{frame: protocol.SelfConnected(id, name, roomName, h.cfg.ICEServers)})
+	ice := h.cfg.ICEServers
+	if src, ok := conn.(ICESource); ok {
+		if own := src.ICEServers(id); own != nil {
+			ice = own
+		}
+	}
+	m.private = append(m.private, queued{frame: protocol.SelfConnected(id, name, roomName, ice)})
 	r.join(m)
 	h.log.Info("member joined", "room", roomName, "member", id, "name", name)
 	return m, nil

@@ -9,6 +9,7 @@ const (
 	KindDisconnected  = "disconnected"
 	KindError         = "error"
 	KindPong          = "pong"
+	KindICEServers    = "ice-servers"
 )
 
 // Kinds a client may send: ping, and the consent flow relayed between members.
@@ -38,6 +39,15 @@ func SelfConnected(id, name, room string, iceServers json.RawMessage) []byte {
 		b = append(b, `,"iceServers":`...)
 		b = append(b, iceServers...)
 	}
+	return append(b, '}')
+}
+
+// ICEServersUpdate encodes {"kind":"ice-servers","iceServers":[…]}: fresh ICE servers (TURN credentials)
+// that replace those of self-connected before they expire.
+func ICEServersUpdate(iceServers json.RawMessage) []byte {
+	b := make([]byte, 0, 40+len(iceServers))
+	b = append(b, `{"kind":"ice-servers","iceServers":`...)
+	b = append(b, iceServers...)
 	return append(b, '}')
 }
 

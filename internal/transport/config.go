@@ -8,6 +8,7 @@
 package transport
 
 import (
+	"encoding/json"
 	"log/slog"
 	"time"
 )
@@ -34,8 +35,22 @@ type Config struct {
 	// AllowedOrigins, if not empty, lists the Origin header values accepted for WebSocket upgrades
 	// (e.g. "https://lobby.example"). Empty accepts any origin, as the seed does (its page is opened from a file).
 	AllowedOrigins []string
+	// ICE, when set, gives each member its own ICE servers in self-connected, sends it fresh ones before
+	// they expire ({"kind":"ice-servers"}), and hears when it leaves. Nil leaves them to the hub's config.
+	ICE ICE
 	// Logger receives connection events; nil discards.
 	Logger *slog.Logger
+}
+
+// ICE hands out the ICE servers of members: STUN and TURN with credentials that name the member, at the host
+// name the member reached the lobby by. turn.ICE implements it.
+type ICE interface {
+	// Join returns the servers for a new member and when to refresh them (zero: never).
+	Join(memberID, host string) (servers json.RawMessage, refresh time.Time)
+	// Refresh returns fresh servers for a member and when to refresh them next.
+	Refresh(memberID, host string) (servers json.RawMessage, refresh time.Time)
+	// Leave is called once a member has left.
+	Leave(memberID string)
 }
 
 // Defaults for Config.

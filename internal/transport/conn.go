@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -30,7 +31,9 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	ip     string
+	host   string // the Host the client used: ICE server URLs name it
 	member *hub.Member
+	iceDue atomic.Int64 // unix nanoseconds when the member's ICE servers need refreshing; 0: never
 
 	// Writer state: 0 idle (no writer), 1 writing (a writer goroutine, or Flush in another goroutine),
 	// 2 writing and woken again since the last drain.
@@ -65,9 +68,49 @@ type closeRequest struct {
 }
 
 var (
-	_ hub.Conn    = (*conn)(nil)
-	_ hub.Flusher = (*conn)(nil)
+	_ hub.Conn      = (*conn)(nil)
+	_ hub.Flusher   = (*conn)(nil)
+	_ hub.ICESource = (*conn)(nil)
 )
+
+// ICEServers implements hub.ICESource: the member's own servers, from Config.ICE.
+func (c *conn) ICEServers(memberID string) json.RawMessage {
+	ice := c.s.cfg.ICE
+	if ice == nil {
+		return nil
+	}
+	servers, refresh := ice.Join(memberID, c.host)
+	c.setICEDue(refresh)
+	return servers
+}
+
+func (c *conn) setICEDue(t time.Time) {
+	if t.IsZero() {
+		c.iceDue.Store(0)
+	} else {
+		c.iceDue.Store(t.UnixNano())
+	}
+}
+
+// refreshICE sends the member fresh ICE servers if its current ones are due; the keepalive calls it.
+func (c *conn) refreshICE(now int64) {
+	if due := c.iceDue.Load(); due == 0 || now < due {
+		return
+	}
+	servers, refresh := c.s.cfg.ICE.Refresh(c.member.ID(), c.host)
+	c.setICEDue(refresh)
+	if servers != nil {
+		c.member.Send(protocol.ICEServersUpdate(servers))
+	}
+}
+
+// leave takes the member out of the lobby and out of TURN.
+func (c *conn) leave() {
+	c.member.Leave()
+	if ice := c.s.cfg.ICE; ice != nil {
+		ice.Leave(c.member.ID())
+	}
+}
 
 // freeBufs keeps a few write buffers for reuse. It is bounded on purpose: a join storm has thousands of writers
 // blocked at once, and a sync.Pool would keep all their buffers alive long after the storm.
@@ -328,7 +371,7 @@ func (c *conn) endRead() {
 		c.sock.release()
 	}
 	c.msg = nil
-	c.member.Leave()
+	c.leave()
 	c.s.untrack(c)
 	// A close frame still to be written keeps the socket until the writer or the grace timer closes it.
 	c.readEnded.Store(true)

@@ -158,7 +158,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 
 	q := r.URL.Query()
-	c := &conn{s: s, nc: nc, ip: ip}
+	c := &conn{s: s, nc: nc, ip: ip, host: r.Host}
 	c.emitFn = c.emit
 	c.state.Store(1) // a writer is started below, once c.member is set; wake-ups until then are kept
 	m, err := s.hub.Join(q.Get("room"), q.Get("name"), c)
@@ -189,7 +189,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		m.Leave()
+		c.leave()
 		s.unreserve(ip)
 		refuse(nc, errShuttingDown, protocol.CloseGoingAway)
 		return
@@ -291,13 +291,17 @@ func (s *Server) keepalive() {
 			list = append(list, c)
 		}
 		s.mu.Unlock()
-		silentSince := time.Now().Add(-s.cfg.IdleTimeout).UnixNano()
+		now := time.Now()
+		silentSince := now.Add(-s.cfg.IdleTimeout).UnixNano()
 		for _, c := range list {
 			if c.lastRead.Load() < silentSince {
 				c.cut()
 				continue
 			}
 			c.ping()
+			if s.cfg.ICE != nil {
+				c.refreshICE(now.UnixNano())
+			}
 		}
 		clear(list)
 		list = list[:0]
