@@ -258,7 +258,7 @@ func TestICEServersFromLobby(t *testing.T) {
 	if os.Getenv("P2PLOBBY_TEST_WS") != "" {
 		t.Skip("needs a p2plobby server started with --ice-servers")
 	}
-	s := lobbytest.Start(t, "--ice-servers", `[{"urls":["stun:127.0.0.1:9","turn:127.0.0.1:9"],"username":"u","credential":"p"},{"urls":"stun:127.0.0.2:9"}]`)
+	s := lobbytest.Start(t, "--turn=false", "--ice-servers", `[{"urls":["stun:127.0.0.1:9","turn:127.0.0.1:9"],"username":"u","credential":"p"},{"urls":"stun:127.0.0.2:9"}]`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := Dial(ctx, s.WS, &Options{Loopback: true})
@@ -295,5 +295,41 @@ func TestDialRefused(t *testing.T) {
 	}
 	if _, err := Dial(ctx, "ftp://example.org", nil); err == nil {
 		t.Error("ftp URL accepted")
+	}
+}
+
+// The lobby refreshes TURN credentials with {"kind":"ice-servers"}; new connections use the fresh ones.
+func TestICEServersRefreshed(t *testing.T) {
+	t.Parallel()
+	if os.Getenv("P2PLOBBY_TEST_WS") != "" {
+		t.Skip("needs a p2plobby server with TURN")
+	}
+	s := lobbytest.Start(t, "--turn-ttl", "4s", "--ping-interval", "1s", "--idle-timeout", "5s")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, s.WS, &Options{Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	user := func() string {
+		cfg := c.rtcConfig()
+		for _, s := range cfg.ICEServers {
+			if s.Username != "" {
+				return s.Username
+			}
+		}
+		return ""
+	}
+	first := user()
+	if first == "" {
+		t.Fatalf("no TURN credentials from the lobby: %+v", c.rtcConfig().ICEServers)
+	}
+	for user() == first {
+		select {
+		case <-ctx.Done():
+			t.Fatal("TURN credentials were never refreshed")
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

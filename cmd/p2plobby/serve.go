@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2plobby/p2plobby/internal/hub"
 	"github.com/p2plobby/p2plobby/internal/transport"
+	"github.com/p2plobby/p2plobby/internal/turn"
 	"github.com/p2plobby/p2plobby/web"
 )
 
@@ -40,6 +41,7 @@ type serveConfig struct {
 	allowedOrigins  string
 	iceServers      string
 	shutdownTimeout time.Duration
+	turn            turnConfig
 }
 
 func (cfg *serveConfig) flags(fs *flag.FlagSet) {
@@ -61,6 +63,7 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated Origin values allowed to connect; empty allows any")
 	fs.StringVar(&cfg.iceServers, "ice-servers", "", "ICE servers for the peers: a JSON array of RTCIceServer, or comma-separated stun:/turn: URLs")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long shutdown waits for clients to close")
+	cfg.turn.flags(fs)
 }
 
 // iceServersJSON turns the --ice-servers value into the JSON array sent to clients (nil when empty).
@@ -145,6 +148,10 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		c.errorf("--idle-timeout (%v) must be longer than --ping-interval (%v)\n", cfg.idleTimeout, cfg.pingInterval)
 		return 2
 	}
+	if err := cfg.turn.validate(fs, cfg.pingInterval); err != nil {
+		c.errorf("%v\n", err)
+		return 2
+	}
 	var origins []string
 	for _, o := range strings.Split(cfg.allowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -152,10 +159,25 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		}
 	}
 
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		c.errorf("%v\n", err)
+		return 1
+	}
+	turnSrv, iceProvider, err := cfg.turn.start(cfg.addr, ln.Addr().(*net.TCPAddr).Port, ice, log)
+	if err != nil {
+		ln.Close()
+		c.errorf("%v\n", err)
+		return 1
+	}
+	if turnSrv != nil {
+		defer turnSrv.Close()
+		ln = turn.SplitListener(ln, turnSrv.ServeConn, 10*time.Second)
+	}
+
 	h := hub.New(hub.Config{
 		MaxQueue:       int64(cfg.maxQueue),
 		MaxRoomMembers: cfg.maxRoomMembers,
-		ICEServers:     ice,
 		Logger:         log,
 	})
 	srv := transport.New(h, web.FS, transport.Config{
@@ -168,13 +190,9 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		MaxConns:       cfg.maxConns,
 		MaxConnsPerIP:  cfg.maxConnsPerIP,
 		AllowedOrigins: origins,
+		ICE:            iceProvider,
 		Logger:         log,
 	})
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		c.errorf("%v\n", err)
-		return 1
-	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -54,7 +54,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 }
 
 func TestEnvAndFlagPrecedence(t *testing.T) {
-	code, out := runCLI(t, map[string]string{"P2PLOBBY_ADDR": "127.0.0.1:0", "P2PLOBBY_LOG_LEVEL": "debug"}, "--log-level", "info")
+	code, out := runCLI(t, map[string]string{"P2PLOBBY_ADDR": "127.0.0.1:0", "P2PLOBBY_TURN_ADDR": "127.0.0.1:0", "P2PLOBBY_LOG_LEVEL": "debug"}, "--log-level", "info")
 	if code != 0 || !strings.Contains(out, "msg=listening addr=127.0.0.1:") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}

@@ -59,12 +59,13 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
-// Start runs `p2plobby serve --addr 127.0.0.1:0 args...` and waits until it listens. The server's log goes
+// Start runs `p2plobby serve --addr 127.0.0.1:0 --turn-addr 127.0.0.1:0 args...` and waits until it listens. The server's log goes
 // to t.Log. It is stopped (SIGTERM) when the test ends.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin := Binary(t)
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	// TURN on an ephemeral loopback port, so tests never fight over 3478; later args override.
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--turn-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
