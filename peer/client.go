@@ -85,7 +85,8 @@ type Client struct {
 	name string
 	room string
 
-	ice            []webrtc.ICEServer
+	iceFixed       bool // Options.ICEServers was set: the lobby's are ignored
+	relayOnly      bool
 	api            *webrtc.API
 	log            *slog.Logger
 	connectTimeout time.Duration
@@ -95,7 +96,8 @@ type Client struct {
 	done   chan struct{} // closed when the signaling connection ends
 
 	mu       sync.Mutex
-	members  []Member // join order
+	ice      []webrtc.ICEServer // refreshed by the lobby before its TURN credentials expire
+	members  []Member           // join order
 	changed  chan struct{}
 	sessions map[string]*session
 	ready    bool // the room snapshot is complete; joins are events from now on
@@ -150,14 +152,11 @@ func Dial(ctx context.Context, serverURL string, opts *Options) (*Client, error)
 	if c.name == "" {
 		c.name = opts.Name
 	}
+	c.relayOnly = opts.RelayOnly
 	if opts.ICEServers != nil {
-		c.ice = toPion(opts.ICEServers)
-	} else if len(first.ICEServers) > 0 {
-		servers, err := parseICEServers(first.ICEServers)
-		if err != nil {
-			log.Warn("ignoring the server's iceServers", "err", err)
-		}
-		c.ice = servers
+		c.ice, c.iceFixed = toPion(opts.ICEServers), true
+	} else {
+		c.setICEServers(first.ICEServers)
 	}
 	c.api = newAPI(opts, log)
 
@@ -208,7 +207,7 @@ func Dial(ctx context.Context, serverURL string, opts *Options) (*Client, error)
 	if err != nil {
 		return nil, err
 	}
-	log.Debug("joined", "room", c.room, "member", c.id, "name", c.name, "iceServers", len(c.ice))
+	log.Debug("joined", "room", c.room, "member", c.id, "name", c.name, "relayOnly", c.relayOnly)
 	return c, nil
 }
 
@@ -511,6 +510,11 @@ func (c *Client) handle(m *sigMsg) {
 	case kindDisconnected:
 		c.memberLeft(m.ID)
 		return
+	case kindICEServers:
+		if !c.iceFixed {
+			c.setICEServers(m.ICEServers)
+		}
+		return
 	case kindPong:
 		select {
 		case c.pong <- struct{}{}:
@@ -805,6 +809,32 @@ func newID(n int) string {
 		b[i] = alphabet[b[i]&63]
 	}
 	return string(b)
+}
+
+// setICEServers takes the lobby's iceServers (from self-connected, or a refresh) for connections made from now on.
+func (c *Client) setICEServers(raw json.RawMessage) {
+	if len(raw) == 0 {
+		return
+	}
+	servers, err := parseICEServers(raw)
+	if err != nil {
+		c.log.Warn("ignoring the server's iceServers", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.ice = servers
+	c.mu.Unlock()
+}
+
+// rtcConfig is the configuration of a new peer connection.
+func (c *Client) rtcConfig() webrtc.Configuration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg := webrtc.Configuration{ICEServers: c.ice}
+	if c.relayOnly {
+		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	return cfg
 }
 
 // parseICEServers reads the lobby's iceServers: urls may be a string or an array, as in RTCIceServer.

@@ -20,6 +20,11 @@ type Options struct {
 	// An empty non-nil slice means no ICE servers at all (host candidates only).
 	ICEServers []ICEServer
 
+	// RelayOnly sends every connection through a TURN relay (ICE transport policy "relay"), so the other
+	// peer never learns this host's addresses. It needs a TURN server: the lobby hands out its own. Default
+	// false: direct when the networks allow it, relayed only when they don't.
+	RelayOnly bool
+
 	// Logger receives diagnostics, including pion's own warnings (at debug level). Nil discards them.
 	Logger *slog.Logger
 

@@ -81,6 +81,13 @@ func pair(t testing.TB) (a, b *peer.Client, ca, cb *peer.Conn) {
 	url, r := testServer(t), room(t)
 	a = dial(t, url, r, "alice")
 	b = dial(t, url, r, "bob")
+	ca, cb = connect(t, a, b)
+	return a, b, ca, cb
+}
+
+// connect has a request a connection from b, and b accept it.
+func connect(t testing.TB, a, b *peer.Client) (ca, cb *peer.Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := a.WaitMember(ctx, func(m peer.Member) bool { return m.ID == b.ID() }); err != nil {
@@ -107,7 +114,7 @@ func pair(t testing.TB) (a, b *peer.Client, ca, cb *peer.Conn) {
 	if r2.err != nil {
 		t.Fatalf("request: %v", r2.err)
 	}
-	return a, b, r2.c, cb
+	return r2.c, cb
 }
 
 func TestChat(t *testing.T) {

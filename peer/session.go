@@ -252,7 +252,7 @@ func waitFor[T any](ctx context.Context, s *session, ch <-chan T) (T, error) {
 }
 
 func (s *session) newPC() (*webrtc.PeerConnection, error) {
-	pc, err := s.c.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.c.ice})
+	pc, err := s.c.api.NewPeerConnection(s.c.rtcConfig())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConnectionFailed, err)
 	}

@@ -31,6 +31,7 @@ const (
 	kindError         = "error"
 	kindPing          = "ping"
 	kindPong          = "pong"
+	kindICEServers    = "ice-servers"
 	kindRequest       = "request"
 	kindAccept        = "accept"
 	kindDecline       = "decline"

@@ -58,7 +58,7 @@ func runChat(ctx context.Context, c *cli, args []string) int {
 		}
 	}
 	defer conn.Close()
-	fmt.Fprintf(c.stderr, "connected to %s, verification code %s\n", conn.Peer(), conn.VerificationCode())
+	connected(c, conn.Peer(), conn)
 
 	lines := make(chan string)
 	inErr := make(chan error, 1)

@@ -39,11 +39,12 @@ const dialTimeout = 15 * time.Second
 
 // peerFlags are the flags shared by the peer subcommands.
 type peerFlags struct {
-	server   string
-	room     string
-	name     string
-	loopback bool
-	verbose  bool
+	server    string
+	room      string
+	name      string
+	loopback  bool
+	relayOnly bool
+	verbose   bool
 }
 
 func (f *peerFlags) register(fs *flag.FlagSet) {
@@ -51,6 +52,7 @@ func (f *peerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.room, "room", "", "`room` to join (default: the server's default room)")
 	fs.StringVar(&f.name, "name", "", "your display `name` in the room")
 	fs.BoolVar(&f.loopback, "loopback", false, "connect over the loopback interface only: peers on this host, no network")
+	fs.BoolVar(&f.relayOnly, "relay-only", false, "connect only through a TURN relay, so the other side never learns your IP address")
 	fs.BoolVar(&f.verbose, "verbose", false, "log diagnostics to stderr")
 }
 
@@ -81,7 +83,7 @@ func (f *peerFlags) dial(ctx context.Context, c *cli) (*peer.Client, int) {
 		c.errorf("--server (or P2PLOBBY_SERVER) is required, e.g. --server ws://localhost:3333\n")
 		return nil, exitUsage
 	}
-	opts := &peer.Options{Room: f.room, Name: f.name, Loopback: f.loopback}
+	opts := &peer.Options{Room: f.room, Name: f.name, Loopback: f.loopback, RelayOnly: f.relayOnly}
 	if f.verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -96,6 +98,15 @@ func (f *peerFlags) dial(ctx context.Context, c *cli) (*peer.Client, int) {
 		return nil, exitConnection
 	}
 	return client, exitOK
+}
+
+// connected tells the user who they are connected to, the code to compare, and the network path.
+func connected(c *cli, who fmt.Stringer, conn *peer.Conn) {
+	path := "path unknown"
+	if p, err := conn.Path(); err == nil {
+		path = p.String()
+	}
+	fmt.Fprintf(c.stderr, "connected to %s, verification code %s, %s\n", who, conn.VerificationCode(), path)
 }
 
 // findPeer waits up to wait for the member named (or with the id) to; names must be unambiguous.

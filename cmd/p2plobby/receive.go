@@ -109,7 +109,7 @@ func (r *receiver) serve(ctx context.Context, req *peer.Request) {
 		return
 	}
 	defer conn.Close()
-	fmt.Fprintf(r.c.stderr, "connected to %s, verification code %s\n", req.From, conn.VerificationCode())
+	connected(r.c, req.From, conn)
 	for {
 		select {
 		case t, ok := <-conn.Transfers():

@@ -55,7 +55,7 @@ func runSend(ctx context.Context, c *cli, args []string) int {
 		return exitCode(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(c.stderr, "connected to %s, verification code %s\n", m, conn.VerificationCode())
+	connected(c, m, conn)
 
 	fmt.Fprintf(c.stderr, "offering %s (%s)…\n", plural(len(files), "file"), formatBytes(total))
 	progress := newProgress(c.stderr, "sending", len(files), total)
