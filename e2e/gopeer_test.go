@@ -37,10 +37,10 @@ type goPeer struct {
 	conn *peer.Conn
 }
 
-// dialGo joins room as goName. It uses the default network (every interface except loopback), like the
+// dialGo joins room as goName, with options changed by with. It uses the default network (every interface except loopback), like the
 // browser: Chromium offers no loopback candidates, so a loopback-only Go peer could not reach it. Its log goes
 // to t.Log at warning level, or at debug level with P2PLOBBY_PEER_LOG=1.
-func dialGo(t testing.TB, s *lobbytest.Server, room string) *goPeer {
+func dialGo(t testing.TB, s *lobbytest.Server, room string, with ...func(*peer.Options)) *goPeer {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("P2PLOBBY_PEER_LOG") == "1" {
@@ -49,7 +49,11 @@ func dialGo(t testing.TB, s *lobbytest.Server, room string) *goPeer {
 	log := slog.New(slog.NewTextHandler(goLogWriter{t}, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := peer.Dial(ctx, s.WS, &peer.Options{Room: room, Name: goName, Logger: log})
+	opts := &peer.Options{Room: room, Name: goName, Logger: log}
+	for _, f := range with {
+		f(opts)
+	}
+	c, err := peer.Dial(ctx, s.WS, opts)
 	if err != nil {
 		t.Fatalf("Go peer: dial %s: %v", s.WS, err)
 	}

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,11 +50,17 @@ func TestRequestAcceptChat(t *testing.T) {
 		t.Fatalf("page shows %q, the documented algorithm gives %q", codes[0], want)
 	}
 
-	// The server configures no ICE servers, so none are used: nothing is hard-coded.
-	var ice int
-	alice.eval(`[...window.p2plobby.lobby.peers.values()][0].pc.getConfiguration().iceServers.length`, &ice)
-	if ice != 0 {
-		t.Errorf("%d ICE servers configured, want none", ice)
+	// The connection uses exactly the ICE servers the lobby handed out (its own STUN and TURN, with this
+	// member's credentials): nothing is hard-coded.
+	var ice struct{ Conn, Lobby []map[string]any }
+	alice.eval(`(() => { const pick = (l) => l.map(s => ({urls: s.urls, username: s.username || ''}));
+		return {conn: pick([...window.p2plobby.lobby.peers.values()][0].pc.getConfiguration().iceServers),
+			lobby: pick(window.p2plobby.lobby.iceServers)} })()`, &ice)
+	if len(ice.Conn) != 2 || fmt.Sprint(ice.Conn) != fmt.Sprint(ice.Lobby) {
+		t.Errorf("connection's ICE servers %v, want the lobby's %v", ice.Conn, ice.Lobby)
+	}
+	if u := fmt.Sprint(ice.Lobby); !strings.Contains(u, "turn:127.0.0.1:") || !strings.Contains(u, "username:1") {
+		t.Errorf("lobby's ICE servers %s: want the server's own TURN with credentials", u)
 	}
 
 	alice.chat("Bob", "hello Bob")

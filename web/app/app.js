@@ -6,6 +6,7 @@ import { h, hue, initials } from './dom.js';
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const NAME_KEY = 'p2plobby.name';
+const RELAY_KEY = 'p2plobby.relayOnly';
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -19,7 +20,7 @@ if (params.get('room') !== room) {
 
 const wsUrl = new URL('/ws', location.href);
 wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-const lobby = new Lobby({ url: wsUrl, room, name: loadName() });
+const lobby = new Lobby({ url: wsUrl, room, name: loadName(), relayOnly: load(RELAY_KEY) === '1' });
 
 /** Page state; exposed for debugging and tests. */
 const state = {
@@ -33,12 +34,7 @@ const state = {
 
 /** @returns {string} the remembered name, or a new guest name */
 function loadName() {
-  let name = '';
-  try {
-    name = localStorage.getItem(NAME_KEY) ?? '';
-  } catch {
-    // storage blocked: a fresh name each visit
-  }
+  let name = load(NAME_KEY);
   if (!name) {
     name = `Guest ${1 + Math.floor(Math.random() * 999)}`;
     saveName(name);
@@ -48,10 +44,30 @@ function loadName() {
 
 /** @param {string} name */
 function saveName(name) {
+  save(NAME_KEY, name);
+}
+
+/**
+ * @param {string} key
+ * @returns {string} the stored value, '' if none (or storage is blocked)
+ */
+function load(key) {
   try {
-    localStorage.setItem(NAME_KEY, name);
+    return localStorage.getItem(key) ?? '';
   } catch {
-    // ignore
+    return '';
+  }
+}
+
+/**
+ * @param {string} key
+ * @param {string} value
+ */
+function save(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // storage blocked: forgotten at the next visit
   }
 }
 
@@ -258,6 +274,37 @@ $('copy-link').addEventListener('click', async () => {
   } catch {
     prompt('Copy this link:', link); // clipboard API needs a secure context
   }
+});
+const relayOnly = /** @type {HTMLInputElement} */ ($('relay-only'));
+relayOnly.checked = lobby.relayOnly;
+relayOnly.addEventListener('change', () => {
+  lobby.setRelayOnly(relayOnly.checked);
+  save(RELAY_KEY, relayOnly.checked ? '1' : '');
+  toast(relayOnly.checked ? 'New connections go through the relay: the other side will not see your IP address.'
+    : 'New connections go directly where your networks allow it.');
+});
+$('netcheck').addEventListener('click', async () => {
+  const btn = /** @type {HTMLButtonElement} */ ($('netcheck'));
+  const out = $('netcheck-result');
+  btn.disabled = true;
+  out.hidden = false;
+  out.dataset.state = 'running';
+  out.replaceChildren(h('span', {}, 'Checking…'));
+  const r = await lobby.netcheck();
+  btn.disabled = false;
+  out.dataset.state = 'done';
+  out.dataset.verdict = r.verdict;
+  out.dataset.mapping = r.mapping;
+  const items = [
+    r.lobby.ok ? `Lobby: reachable, round trip ${r.lobby.rttMs} ms` : `Lobby: unreachable (${r.lobby.error})`,
+    ...r.stun.map((s) => `STUN ${s.url.replace(/^stun:/, '')}: ${s.mapped ? `you are ${s.mapped}` : s.error ? `no answer (${s.error})` : 'answered'}`),
+    `NAT mapping: ${r.mapping}`,
+    ...r.turn.map((t) => `TURN over ${t.transport.toUpperCase()} ${t.url.replace(/^turns?:|\?.*$/g, '')}: ${t.error ? `failed (${t.error})` : `works (${t.timeMs} ms)`}`),
+  ];
+  out.replaceChildren(
+    h('span', { class: 'verdict', 'data-testid': 'netcheck-verdict', 'data-verdict': r.verdict }, r.verdict[0].toUpperCase() + r.verdict.slice(1)),
+    h('span', {}, r.reason),
+    h('ul', {}, items.map((t) => h('li', {}, t))));
 });
 window.addEventListener('beforeunload', (e) => {
   const busy = [...lobby.peers.values()].some((p) => [...p.outgoing.values(), ...p.incoming.values()]

@@ -2,6 +2,7 @@
 // cards), and the composer with file picking and drag and drop. It outlives Peer objects, so the history
 // stays when someone hangs up and connects again.
 import { formatTime, h, hue, initials } from './dom.js';
+import { describePath } from '../sdk/path.js';
 import { transferCard } from './transferview.js';
 
 /** @typedef {import('../sdk/peer.js').Peer} Peer */
@@ -39,6 +40,7 @@ export class Conversation {
     this.avatar = h('span', { class: 'avatar', 'aria-hidden': 'true' });
     this.title = h('h2', { class: 'cname' });
     this.stateEl = h('span', { class: 'badge', 'data-testid': 'conversation-state' });
+    this.pathEl = h('span', { class: 'path', 'data-testid': 'path', hidden: true });
     this.reasonEl = h('p', { class: 'reason', 'data-testid': 'conversation-reason' });
     this.codeEl = h('strong', { class: 'code', 'data-testid': 'verify-code' });
     this.verify = h('details', { class: 'verify', hidden: true },
@@ -69,7 +71,7 @@ export class Conversation {
       h('header', { class: 'chead' },
         h('button', { class: 'ghost back', 'aria-label': 'Back to the room', onclick: () => hooks.onBack() }, '←'),
         this.avatar,
-        h('div', { class: 'who' }, this.title, this.stateEl),
+        h('div', { class: 'who' }, this.title, this.stateEl, this.pathEl),
         this.buttons),
       this.reasonEl, this.verify, this.log, this.composer, this.drop);
     this.#dragAndDrop();
@@ -105,6 +107,7 @@ export class Conversation {
         this.hooks.onChange();
       }),
       peer.on('verify', () => this.render()),
+      peer.on('path', () => this.render()),
       peer.on('online', () => this.render()),
       peer.on('chat', (m) => {
         this.addChat(m);
@@ -142,6 +145,16 @@ export class Conversation {
     this.stateEl.dataset.state = state;
     this.reasonEl.textContent = p?.ended ? p.reason : '';
     this.reasonEl.hidden = !p?.ended;
+    const path = state === 'connected' ? p?.path : null;
+    this.pathEl.hidden = !path;
+    if (path) {
+      this.pathEl.textContent = describePath(path);
+      this.pathEl.dataset.relayed = String(path.relayed);
+      this.pathEl.dataset.local = path.localType;
+      this.pathEl.dataset.remote = path.remoteType;
+      this.pathEl.title = `${path.relayed ? 'Through the server\'s relay (TURN): the other person does not see your IP address.'
+        : 'Directly between your two devices.'} Candidates: ${path.localType} ↔ ${path.remoteType}, ${path.protocol.toUpperCase()}.`;
+    }
     const code = p?.verificationCode;
     this.verify.hidden = !code || state !== 'connected';
     this.codeEl.textContent = code ?? '';

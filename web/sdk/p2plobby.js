@@ -3,6 +3,7 @@
 import { Emitter } from './emitter.js';
 import { Peer } from './peer.js';
 import { Signaling } from './signaling.js';
+import { netcheck } from './netcheck.js';
 import { randomId } from './transfer.js';
 
 export { Peer } from './peer.js';
@@ -12,6 +13,8 @@ export { OutgoingTransfer } from './outgoing.js';
 export { IncomingTransfer } from './incoming.js';
 export { fingerprint, verificationCode } from './verify.js';
 export { safeName } from './sink.js';
+export { readPath, describePath } from './path.js';
+export { netcheck } from './netcheck.js';
 
 /**
  * @typedef {{id: string, name: string}} Member
@@ -21,6 +24,8 @@ export { safeName } from './sink.js';
  * @property {string} [room] room to join; default: the server's default room
  * @property {string} [name] display name shown to the others
  * @property {RTCConfiguration} [rtcConfig] extra RTCPeerConnection settings; ICE servers come from the server
+ * @property {boolean} [relayOnly] connect only through TURN relays (ICE transport policy "relay"), so the
+ *   other side never learns this browser's IP addresses; see setRelayOnly
  * @property {number} [chunkSize] file chunk size in bytes (default 64 KiB, at most 256 KiB)
  * @property {number} [pingInterval] ms between keepalive pings (default 15000)
  * @property {typeof WebSocket} [WebSocket] for non-browser runtimes
@@ -31,6 +36,7 @@ export { safeName } from './sink.js';
  * A membership in one lobby room. Events:
  * - `status` {status: 'connecting'|'open'|'reconnecting'|'closed', attempt?, delay?, code?, reason?}
  * - `self` {id, name, room, iceServers}: joined (again); the id is new after every reconnect
+ * - `ice-servers` RTCIceServer[]: the server sent fresh ones (new TURN credentials); already applied
  * - `members` Member[]: the list changed (join, leave, or a new snapshot after reconnecting)
  * - `join` Member · `leave` Member
  * - `peer` Peer: a new Peer object exists (our request, or theirs)
@@ -46,8 +52,12 @@ export class Lobby extends Emitter {
     this.name = opts.name || '';
     /** @type {string | null} our member id; changes after every reconnect */
     this.id = null;
-    /** @type {RTCIceServer[]} from the server's self-connected message; never hard-coded */
+    /** @type {RTCIceServer[]} from the server's self-connected message (refreshed later); never hard-coded */
     this.iceServers = [];
+    /** Connections made from now on go through TURN only. */
+    this.relayOnly = !!opts.relayOnly;
+    /** @type {{sent: number, resolve: (ms: number) => void}[]} pings waiting for their pong */
+    this.pings = [];
     /** @type {Map<string, Member>} the other members, by id */
     this.members = new Map();
     /** @type {Map<string, Peer>} connections and requests, by the other member's id */
@@ -95,6 +105,42 @@ export class Lobby extends Emitter {
       this.signaling.attempt = 0;
       this.signaling.connect();
     }
+  }
+
+  /**
+   * Turns relay-only on or off for connections made from now on (an open connection keeps its path).
+   * @param {boolean} on
+   */
+  setRelayOnly(on) {
+    this.relayOnly = !!on;
+  }
+
+  /**
+   * Measures the round trip to the lobby server.
+   * @param {number} [timeout] ms; default 5000
+   * @returns {Promise<number>} milliseconds
+   */
+  ping(timeout = 5000) {
+    return new Promise((resolve, reject) => {
+      if (!this.signaling.send({ kind: 'ping' })) return reject(new Error('not connected to the lobby server'));
+      const entry = { sent: performance.now(), resolve };
+      this.pings.push(entry);
+      setTimeout(() => {
+        const i = this.pings.indexOf(entry);
+        if (i >= 0) {
+          this.pings.splice(i, 1);
+          reject(new Error('no answer from the lobby server'));
+        }
+      }, timeout);
+    });
+  }
+
+  /**
+   * Checks how this browser can connect to others through the server: see netcheck.js.
+   * @returns {Promise<import('./netcheck.js').NetReport>}
+   */
+  netcheck() {
+    return netcheck({ iceServers: this.iceServers, ping: () => this.ping(), RTCPeerConnection: this.opts.RTCPeerConnection });
   }
 
   /**
@@ -149,7 +195,9 @@ export class Lobby extends Emitter {
       signal: (payload) => this.signaling.send({
         toId: peer.id, fromId: this.id ?? undefined, ...payload, ...(peer.sid !== undefined && { sid: peer.sid }),
       }),
-      rtcConfig: () => ({ ...this.opts.rtcConfig, iceServers: this.iceServers }),
+      rtcConfig: () => ({
+        ...this.opts.rtcConfig, iceServers: this.iceServers, ...(this.relayOnly && { iceTransportPolicy: 'relay' }),
+      }),
       RTCPeerConnection: this.opts.RTCPeerConnection,
       chunkSize: this.opts.chunkSize,
     });
@@ -243,8 +291,24 @@ export class Lobby extends Emitter {
         this.emit('error', { code: msg.code, message: msg.message, toId: msg.toId });
         return;
       }
-      case 'pong':
+      case 'ice-servers':
+        if (!Array.isArray(msg.iceServers)) return;
+        this.iceServers = msg.iceServers;
+        for (const p of this.peers.values()) {
+          // Fresh TURN credentials for ICE restarts and re-gathering of live connections too.
+          try {
+            if (p.pc && p.pc.signalingState !== 'closed') p.pc.setConfiguration({ ...p.pc.getConfiguration(), iceServers: this.iceServers });
+          } catch {
+            // a browser that refuses the change keeps the old servers for that connection
+          }
+        }
+        this.emit('ice-servers', this.iceServers);
         return;
+      case 'pong': {
+        const now = performance.now();
+        for (const p of this.pings.splice(0)) p.resolve(now - p.sent);
+        return;
+      }
     }
     if (typeof msg.fromId === 'string') this.#onRelay(msg);
   }

@@ -3,6 +3,7 @@
 import { Emitter } from './emitter.js';
 import { IncomingTransfer, parseOffer } from './incoming.js';
 import { OutgoingTransfer } from './outgoing.js';
+import { readPath } from './path.js';
 import { DEFAULT_CHUNK, MAX_CHUNK, randomId } from './transfer.js';
 import { verificationCode } from './verify.js';
 
@@ -47,6 +48,7 @@ const MAX_CHAT_BYTES = 16 << 10;
  * - `transfer` Transfer (an IncomingTransfer proposed by the peer, or an OutgoingTransfer we started)
  * - `verify` string, the verification code, once connected
  * - `online` boolean, whether the peer is currently in the lobby (a connection outlives the lobby)
+ * - `path` PeerPath: the network path in use, once connected and whenever ICE switches to another pair
  */
 export class Peer extends Emitter {
   /** @param {PeerInit} init */
@@ -82,6 +84,8 @@ export class Peer extends Emitter {
     this.leftLobby = false;
     /** The other side's agent string from `hello`. */
     this.agent = '';
+    /** @type {import('./path.js').PeerPath | null} the network path in use (see readPath), once connected */
+    this.path = null;
     /** @type {import('./transfer.js').TransferLink} */
     this.link = {
       sendControl: (msg) => this.sendControl(msg),
@@ -379,6 +383,25 @@ export class Peer extends Emitter {
     this.sendControl({ t: 'hello', v: 1, agent: 'p2plobby-js/1' });
     this.#setState('connected');
     if (this.verificationCode) this.emit('verify', this.verificationCode);
+    this.#watchPath(pc);
+  }
+
+  /**
+   * Keeps `path` current: read now, and again when the browser selects another pair (or, where it cannot
+   * say so, when the ICE state changes).
+   * @param {RTCPeerConnection} pc
+   */
+  #watchPath(pc) {
+    const update = async () => {
+      const p = await readPath(pc);
+      if (!p || this.pc !== pc || JSON.stringify(p) === JSON.stringify(this.path)) return;
+      this.path = p;
+      this.emit('path', p);
+    };
+    const ice = /** @type {any} */ (pc.sctp?.transport)?.iceTransport;
+    if (ice && 'onselectedcandidatepairchange' in ice) ice.addEventListener('selectedcandidatepairchange', update);
+    pc.addEventListener('iceconnectionstatechange', update);
+    update();
   }
 
   /** @param {any} msg */
