@@ -43,7 +43,8 @@ type Config struct {
 	// Realm is the TURN realm. Default "p2plobby".
 	Realm string
 	// MaxAllocations caps allocations in total; MaxMemberAllocations caps them per member. Beyond either,
-	// an Allocate is answered 486 (Allocation Quota Reached). Defaults 2000 and 30.
+	// an Allocate is answered 486 (Allocation Quota Reached). Defaults 2000 and 30. MaxAllocations also caps
+	// the TURN-over-TCP connections open at once (each idle one is closed after 5 minutes).
 	MaxAllocations       int
 	MaxMemberAllocations int
 	// MemberRate caps the bytes per second relayed for one member (both directions, all its allocations
@@ -85,11 +86,12 @@ type Server struct {
 	byIP     map[string]*connListener // TCP connections handed over from the HTTP port, by local IP
 	fallback *connListener
 
-	mu      sync.Mutex
-	members map[string]*member // members holding credentials; a member's state is made when it allocates
-	allocs  int
-	total   *bucket
-	closed  bool
+	mu       sync.Mutex
+	members  map[string]*member // members holding credentials; a member's state is made when it allocates
+	allocs   int
+	tcpConns int // TURN-over-TCP connections open
+	total    *bucket
+	closed   bool
 }
 
 // member is what the server keeps for one member that has allocated.
@@ -147,13 +149,13 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		permit := permission(ip)
 		pcs = append(pcs, turn.PacketConnConfig{PacketConn: socks.udp[i], RelayAddressGenerator: gen, PermissionHandler: permit})
-		lcs = append(lcs, turn.ListenerConfig{Listener: socks.tcp[i], RelayAddressGenerator: gen, PermissionHandler: permit})
+		lcs = append(lcs, turn.ListenerConfig{Listener: guardedListener{socks.tcp[i], s}, RelayAddressGenerator: gen, PermissionHandler: permit})
 		hand := newConnListener(socks.tcp[i].Addr())
 		s.byIP[ip.String()] = hand
 		if s.fallback == nil || s.fallback.loopback && !ip.IsLoopback() {
 			s.fallback = hand // for addresses added after start: a relay others can reach, if there is one
 		}
-		lcs = append(lcs, turn.ListenerConfig{Listener: hand, RelayAddressGenerator: gen, PermissionHandler: permit})
+		lcs = append(lcs, turn.ListenerConfig{Listener: guardedListener{hand, s}, RelayAddressGenerator: gen, PermissionHandler: permit})
 		s.addrs = append(s.addrs, net.JoinHostPort(ip.String(), strconv.Itoa(s.port)))
 		if cfg.AltPort > 0 && cfg.AltPort != s.port {
 			alt, err := net.ListenPacket(udpNet(ip), net.JoinHostPort(ip.String(), strconv.Itoa(cfg.AltPort)))

@@ -344,3 +344,51 @@ func bindingRequest(conn net.PacketConn, to net.Addr) (*net.UDPAddr, error) {
 	}
 	return &net.UDPAddr{IP: xor.IP, Port: xor.Port}, nil
 }
+
+// TURN-over-TCP connections are capped (at the allocation quota) and closed when silent.
+func TestTCPConnectionsCappedAndIdle(t *testing.T) {
+	old := tcpIdle
+	tcpIdle = 300 * time.Millisecond
+	t.Cleanup(func() { tcpIdle = old }) // after the server's own cleanup, which runs first
+	s := startServer(t, Config{MaxAllocations: 2})
+	addr := s.udpAddr() // the TCP port is the same
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	// The third is over the cap: closed at once. The first two live until their idle deadline.
+	if !closedWithin(conns[2], 2*time.Second) {
+		t.Fatal("a TCP connection over the cap was kept")
+	}
+	if closedWithin(conns[0], 100*time.Millisecond) {
+		t.Fatal("a TCP connection within the cap was closed at once")
+	}
+	if !closedWithin(conns[0], 2*time.Second) || !closedWithin(conns[1], 2*time.Second) {
+		t.Fatal("silent TCP connections were not closed after the idle time")
+	}
+	// Their slots are free again.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		s.mu.Lock()
+		n := s.tcpConns
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d TCP connections still counted", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
