@@ -19,9 +19,11 @@
 // Everything that blocks takes a context. Errors wrap the sentinels of errors.go (match with [errors.Is]):
 // [ErrDeclined], [ErrUnknownPeer], [ErrConnectionFailed], [ErrInterrupted], [ErrIntegrity]…
 //
-// Networking: ICE uses the STUN/TURN servers the lobby announces (or [Options.ICEServers]) and every
-// interface except loopback, like a browser. [Options.Loopback] connects peers on one host without any network;
-// [Options.SettingEngine] exposes pion's other knobs.
+// Networking: ICE uses the STUN/TURN servers the lobby announces (a p2plobby server hands out its own TURN,
+// with credentials it refreshes; or [Options.ICEServers]) and every interface except loopback, like a browser.
+// [Conn.Path] tells whether a connection is direct or relayed. [Options.RelayOnly] relays everything, so the
+// other side never learns this host's addresses. [Options.Loopback] connects peers on one host without any
+// network; [Options.SettingEngine] exposes pion's other knobs.
 //
 // The p2plobby command's list, send, receive and chat subcommands are small programs over this package.
 package peer
