@@ -2,6 +2,7 @@ package peer
 
 import (
 	"net"
+	"time"
 
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
@@ -33,4 +34,27 @@ func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 		uc.SetWriteBuffer(udpBuffer) // best effort
 	}
 	return c, nil
+}
+
+// tcpDialTimeout bounds the dial of a TURN-over-TCP server. pion dials with net.DialTCP, which waits out the
+// kernel's retries (over two minutes) when a firewall drops the SYN, and closing a connection waits for
+// gathering to end: a peer on such a network hung for minutes after its transfer had finished.
+const tcpDialTimeout = 5 * time.Second
+
+// DialTCP is net.DialTCP with tcpDialTimeout.
+func (n bufferedNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	d := net.Dialer{Timeout: tcpDialTimeout}
+	if laddr != nil {
+		d.LocalAddr = laddr
+	}
+	c, err := d.Dial(network, raddr.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// Dial is net.Dial, with tcpDialTimeout for TCP (TURN over TLS dials this way).
+func (n bufferedNet) Dial(network, address string) (net.Conn, error) {
+	return (&net.Dialer{Timeout: tcpDialTimeout}).Dial(network, address)
 }

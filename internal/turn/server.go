@@ -297,7 +297,7 @@ func (s *Server) auth(ra *turn.RequestAttributes) (string, []byte, bool) {
 	_, present := s.members[id]
 	s.mu.Unlock()
 	if !present {
-		s.log.Info("turn credential refused", "reason", "not a member", "member", id, "client", ra.SrcAddr)
+		s.log.Debug("turn credential refused", "reason", "not a member", "member", id, "client", ra.SrcAddr) // routine: a leaving client deallocates
 		return "", nil, false
 	}
 	if ra.Method == stun.MethodAllocate && time.Now().After(expires) {

@@ -163,7 +163,7 @@ func (b *syncBuffer) String() string {
 
 func TestCredentialsRefused(t *testing.T) {
 	var logs syncBuffer
-	s := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	s.Admit("bob")
 	now := time.Now()
 	good := s.cfg.Credentials
