@@ -6,7 +6,8 @@
 # Environment:
 #   RUNS=5                     runs of each scenario on each server (median, min and max are reported)
 #   PORT=3401                  p2plobby listens on 127.0.0.1:PORT, Bun on 127.0.0.1:PORT+1
-#   SERVERS="p2plobby bun"     which servers to measure (SERVERS=bun works before cmd/p2plobby exists)
+#   SERVERS="p2plobby bun"     which servers to measure (SERVERS=bun works before cmd/p2plobby exists);
+#                              p2plobby-noturn is p2plobby with --turn=false (no STUN/TURN, no TURN on the HTTP port)
 #   SCENARIOS="join1000 join5000 relay idle"
 #   RESULTS=FILE               also keep every run's JSON line in FILE
 #
@@ -52,9 +53,11 @@ start_server() {
     exit 1
   fi
   case $name in
-    p2plobby)
+    p2plobby | p2plobby-noturn)
+      local extra=(--turn-addr 127.0.0.1:0)
+      [ "$name" = p2plobby-noturn ] && extra=(--turn=false)
       "$tmp/p2plobby" serve --addr "127.0.0.1:$port" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
-        --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
+        "${extra[@]}" --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
       server_pid=$!
       ;;
     bun)
@@ -66,7 +69,7 @@ start_server() {
     sleep 0.05
   done
   log "$name did not start listening on 127.0.0.1:$port"
-  [ "$name" = p2plobby ] && tail -n 20 "$tmp/p2plobby.log" >&2
+  [ "$name" != bun ] && tail -n 20 "$tmp/p2plobby.log" >&2
   exit 1
 }
 
@@ -98,7 +101,7 @@ port_of() { if [ "$1" = p2plobby ]; then echo "$PORT"; else echo $((PORT + 1)); 
 log "building into $tmp"
 cd "$root"
 go build -o "$tmp/lobbyload" ./cmd/lobbyload
-case " $SERVERS " in *" p2plobby "*) go build -o "$tmp/p2plobby" ./cmd/p2plobby ;; esac
+case " $SERVERS " in *" p2plobby"*) go build -o "$tmp/p2plobby" ./cmd/p2plobby ;; esac
 case " $SERVERS " in *" bun "*) [ -x "$bun_start" ] || { log "no Bun reference at $bun_start"; exit 1; } ;; esac
 
 results=$tmp/results.tsv # server, scenario, run, key, value
