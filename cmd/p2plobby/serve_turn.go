@@ -127,11 +127,9 @@ func (t *turnConfig) start(httpAddr string, httpPort int, extra json.RawMessage,
 	addr := t.addr
 	if !t.addrExplicit {
 		// Serve TURN where the lobby is served: --addr 127.0.0.1:8080 keeps TURN on loopback too.
-		if host, _, err := net.SplitHostPort(httpAddr); err == nil && host != "" {
-			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
-				_, port, _ := net.SplitHostPort(t.addr)
-				addr = net.JoinHostPort(host, port)
-			}
+		if host, _, err := net.SplitHostPort(httpAddr); err == nil && !unspecified(host) {
+			_, port, _ := net.SplitHostPort(t.addr)
+			addr = net.JoinHostPort(host, port)
 		}
 	}
 	srv, err := turn.Listen(turn.Config{
@@ -155,6 +153,10 @@ func (t *turnConfig) start(httpAddr string, httpPort int, extra json.RawMessage,
 			"free the port, set --turn-addr, or silence this with --turn=false", "addr", addr, "err", err)
 		return nil, &turn.ICE{Extra: extra}, nil
 	}
+	if turnHost, _, _ := net.SplitHostPort(addr); t.addrExplicit && !unspecified(turnHost) && unspecifiedAddr(httpAddr) {
+		log.Warn("STUN/TURN listen on one address while the lobby listens on all: members who reach the lobby by "+
+			"another address get STUN/TURN URLs where nothing listens", "turn-addr", addr, "addr", httpAddr)
+	}
 	ice.Server, ice.HTTPTurn = srv, true
 	relay := "the address each client reached"
 	if t.publicIP != "" {
@@ -163,4 +165,16 @@ func (t *turnConfig) start(httpAddr string, httpPort int, extra json.RawMessage,
 	log.Info("STUN and TURN", "udp+tcp", strings.Join(srv.Addrs(), ","), "also-udp-port", srv.AltPort(),
 		"also-tcp-port", httpPort, "relay-address", relay, "relay-ports", cmp.Or(t.relayPorts, "any"), "credential-ttl", t.ttl)
 	return srv, ice, nil
+}
+
+// unspecified reports whether host means every address ("", 0.0.0.0, ::).
+func unspecified(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
+}
+
+// unspecifiedAddr is unspecified for a host:port.
+func unspecifiedAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	return err == nil && unspecified(host)
 }

@@ -223,3 +223,14 @@ func TestServeTURNBadSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestServeTURNWarnsOnOneAddress(t *testing.T) {
+	code, out := runCLI(t, nil, "serve", "--addr", ":0", "--turn-addr", "127.0.0.1:0")
+	if code != 0 || !strings.Contains(out, "STUN/TURN listen on one address while the lobby listens on all") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	code, out = runCLI(t, nil, "serve", "--addr", "127.0.0.1:0", "--turn-addr", "127.0.0.1:0")
+	if code != 0 || strings.Contains(out, "listen on one address") {
+		t.Fatalf("both on loopback: exit %d\n%s", code, out)
+	}
+}

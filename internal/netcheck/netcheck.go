@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -127,9 +126,9 @@ func Run(ctx context.Context, serverURL string, opts *Options) *Report {
 			}
 		}
 	}
-	r.stun(ctx, stunURLs, timeout)
 	r.TURN = make([]TURNResult, len(turnURLs))
 	var wg sync.WaitGroup
+	wg.Go(func() { r.stun(ctx, stunURLs, timeout) }) // writes STUN, Local and Mapping; the others TURN[i]
 	for i, t := range turnURLs {
 		wg.Go(func() { r.TURN[i] = allocate(ctx, t.url, t.user, t.pass, timeout) })
 	}
@@ -283,37 +282,96 @@ func (r *Report) lobby(ctx context.Context, serverURL string, header http.Header
 	return self.ICEServers, ws, nil
 }
 
-// stun sends a Binding request to every STUN URL from one UDP socket and compares the mapped addresses.
+// stun sends a Binding request to every STUN URL at once from one UDP socket, and compares the mapped
+// addresses. Unanswered requests are sent again after 0.5 s, 1 s, 2 s…, until timeout.
 func (r *Report) stun(ctx context.Context, list []string, timeout time.Duration) {
+	r.STUN = make([]STUNResult, len(list))
+	for i, u := range list {
+		r.STUN[i].URL = u
+	}
 	conn, err := net.ListenPacket("udp4", ":0")
 	if err != nil {
-		for _, u := range list {
-			r.STUN = append(r.STUN, STUNResult{URL: u, Error: err.Error()})
+		for i := range r.STUN {
+			r.STUN[i].Error = err.Error()
 		}
 		return
 	}
 	defer conn.Close()
 	port := conn.LocalAddr().(*net.UDPAddr).Port
-	var mapped []string
-	for _, u := range list {
-		res := STUNResult{URL: u}
+	type probe struct {
+		res  *STUNResult
+		addr *net.UDPAddr
+		req  *stun.Message
+		sent time.Time
+	}
+	var pending []*probe
+	for i, u := range list {
 		addr, err := resolve(u, "udp4")
-		if err == nil {
-			if r.Local == "" {
-				r.Local = localAddr(addr, port)
-			}
-			var m *net.UDPAddr
-			var rtt time.Duration
-			m, rtt, err = binding(ctx, conn, addr, timeout)
-			if err == nil {
-				res.Mapped, res.RTTMS = m.String(), ms(rtt)
-				mapped = append(mapped, res.Mapped)
-			}
-		}
 		if err != nil {
-			res.Error = err.Error()
+			r.STUN[i].Error = err.Error()
+			continue
 		}
-		r.STUN = append(r.STUN, res)
+		if r.Local == "" {
+			r.Local = localAddr(addr, port)
+		}
+		pending = append(pending, &probe{res: &r.STUN[i], addr: addr, req: stun.MustBuild(stun.TransactionID, stun.BindingRequest)})
+	}
+	send := func() {
+		for _, p := range pending {
+			p.sent = time.Now()
+			conn.WriteTo(p.req.Raw, p.addr) // a failed send is an unanswered request
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	rto := 500 * time.Millisecond
+	next := time.Now().Add(rto)
+	send()
+	buf := make([]byte, 1500)
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		wait := next
+		if wait.After(deadline) {
+			wait = deadline
+		}
+		conn.SetReadDeadline(wait)
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if time.Now().After(next) {
+				rto *= 2
+				next = time.Now().Add(rto)
+				send()
+			}
+			continue
+		}
+		res := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		if res.Decode() != nil {
+			continue
+		}
+		for i, p := range pending {
+			if res.TransactionID != p.req.TransactionID || from.String() != p.addr.String() {
+				continue
+			}
+			var xor stun.XORMappedAddress
+			if err := xor.GetFrom(res); err != nil {
+				p.res.Error = "no mapped address in the answer: " + err.Error()
+			} else {
+				p.res.Mapped = (&net.UDPAddr{IP: xor.IP, Port: xor.Port}).String()
+				p.res.RTTMS = ms(time.Since(p.sent))
+			}
+			pending = append(pending[:i], pending[i+1:]...)
+			break
+		}
+	}
+	for _, p := range pending {
+		p.res.Error = "no answer"
+	}
+	var mapped []string
+	for _, res := range r.STUN {
+		if res.Mapped != "" {
+			mapped = append(mapped, res.Mapped)
+		}
 	}
 	switch {
 	case len(mapped) == 0:
@@ -348,43 +406,6 @@ func resolve(u, network string) (*net.UDPAddr, error) {
 		hostport = net.JoinHostPort(hostport, "3478")
 	}
 	return net.ResolveUDPAddr(network, hostport)
-}
-
-// binding sends STUN Binding requests to addr (three tries) and returns the mapped address and round trip.
-func binding(ctx context.Context, conn net.PacketConn, addr *net.UDPAddr, timeout time.Duration) (*net.UDPAddr, time.Duration, error) {
-	deadline := time.Now().Add(timeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	buf := make([]byte, 1500)
-	for try := 0; time.Now().Before(deadline); try++ {
-		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
-		sent := time.Now()
-		if _, err := conn.WriteTo(req.Raw, addr); err != nil {
-			return nil, 0, err
-		}
-		wait := sent.Add(time.Duration(500<<min(try, 4)) * time.Millisecond)
-		if wait.After(deadline) {
-			wait = deadline
-		}
-		conn.SetReadDeadline(wait)
-		for {
-			n, from, err := conn.ReadFrom(buf)
-			if err != nil {
-				break // timeout: send again
-			}
-			res := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
-			if from.String() != addr.String() || res.Decode() != nil || res.TransactionID != req.TransactionID {
-				continue
-			}
-			var xor stun.XORMappedAddress
-			if err := xor.GetFrom(res); err != nil {
-				return nil, 0, fmt.Errorf("no mapped address in the answer: %w", err)
-			}
-			return &net.UDPAddr{IP: xor.IP, Port: xor.Port}, time.Since(sent), nil
-		}
-	}
-	return nil, 0, errors.New("no answer")
 }
 
 // allocate makes one TURN allocation over the URL's transport and releases it.
