@@ -40,17 +40,8 @@ type natBrowserResult struct {
 }
 
 func TestNATMatrixBrowsers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("NAT matrix with browsers: skipped with -short")
-	}
+	needNATLab(t, "NAT matrix with browsers")
 	skipWithoutBrowser(t)
-	if err := natlab.Available(); err != nil {
-		msg := "NAT matrix needs network namespaces (root, iproute2, nftables): " + err.Error()
-		if os.Getenv("CI") == "true" || os.Getenv("P2PLOBBY_REQUIRE_NETNS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
 	start := time.Now()
 	bin := lobbytest.Binary(t)
 	lab := natlab.New(t, natlab.Config{Networks: []natlab.Network{

@@ -57,16 +57,7 @@ const (
 )
 
 func TestNATMatrix(t *testing.T) {
-	if testing.Short() {
-		t.Skip("NAT matrix (network namespaces): skipped with -short")
-	}
-	if err := natlab.Available(); err != nil {
-		msg := "NAT matrix needs network namespaces (root, iproute2, nftables): " + err.Error()
-		if os.Getenv("CI") == "true" || os.Getenv("P2PLOBBY_REQUIRE_NETNS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	needNATLab(t, "NAT matrix")
 	start := time.Now()
 	bin := lobbytest.Binary(t)
 
@@ -144,12 +135,18 @@ func natCells(lab *natlab.Lab) []*natCell {
 	return cells
 }
 
-// natServe starts the lobby with STUN and TURN in the public namespace. Its log goes to t.Log at the end when
-// the test failed or runs with -v.
+// natServe starts the lobby with STUN and TURN in the public namespace (lobby at ServerIP:3333, STUN/TURN at
+// ServerIP:3478).
 func natServe(t *testing.T, lab *natlab.Lab, bin string) {
 	t.Helper()
-	addr := natlab.ServerIP + ":3333"
-	cmd := lab.Server.Command(bin, "serve", "--addr", addr, "--turn-addr", natlab.ServerIP+":3478")
+	natServeArgs(t, lab, bin, "serve", "--addr", natlab.ServerIP+":3333", "--turn-addr", natlab.ServerIP+":3478")
+}
+
+// natServeArgs runs bin with args in the lab's public namespace and waits until it listens. It returns the server's log so far; the whole log goes to t.Log at
+// the end when the test failed or runs with -v.
+func natServeArgs(t *testing.T, lab *natlab.Lab, bin string, args ...string) (log func() string) {
+	t.Helper()
+	cmd := lab.Server.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +155,12 @@ func natServe(t *testing.T, lab *natlab.Lab, bin string) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var log bytes.Buffer
+	var buf bytes.Buffer
+	log = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
 	ready, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -166,7 +168,7 @@ func natServe(t *testing.T, lab *natlab.Lab, bin string) {
 		listening := false
 		for sc.Scan() {
 			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
+			buf.WriteString(sc.Text() + "\n")
 			mu.Unlock()
 			if !listening && strings.Contains(sc.Text(), "msg=listening") {
 				listening = true
@@ -184,17 +186,32 @@ func natServe(t *testing.T, lab *natlab.Lab, bin string) {
 			<-done
 		}
 		if t.Failed() || testing.Verbose() {
-			mu.Lock()
-			t.Logf("server log:\n%s", log.String())
-			mu.Unlock()
+			t.Logf("server log:\n%s", log())
 		}
 	})
 	select {
 	case <-ready:
 	case <-done:
-		t.Fatal("p2plobby serve exited before listening")
+		t.Fatalf("p2plobby %s exited before listening:\n%s", strings.Join(args, " "), log())
 	case <-time.After(20 * time.Second):
-		t.Fatal("p2plobby serve did not listen within 20s")
+		t.Fatalf("p2plobby %s did not listen within 20s", strings.Join(args, " "))
+	}
+	return log
+}
+
+// needNATLab skips (or fails, under CI=true or P2PLOBBY_REQUIRE_NETNS=1) a test that needs a natlab; also
+// under -short.
+func needNATLab(t *testing.T, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what + " (network namespaces): skipped with -short")
+	}
+	if err := natlab.Available(); err != nil {
+		msg := what + " needs network namespaces (root, iproute2, nftables): " + err.Error()
+		if os.Getenv("CI") == "true" || os.Getenv("P2PLOBBY_REQUIRE_NETNS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 }
 

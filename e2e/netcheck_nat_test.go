@@ -6,16 +6,13 @@ package e2e
 // the member reached.
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -32,21 +29,6 @@ const (
 	netcheckStepTimeout = 3 * time.Second  // netcheck --timeout: a step that gets no answer fails this fast
 	netcheckRunTimeout  = 30 * time.Second // a whole run; one takes 1 s, or about 3 steps' timeouts when UDP is dropped
 )
-
-// netcheckNeedsLab skips (or fails, under CI=true or P2PLOBBY_REQUIRE_NETNS=1) a test that needs a natlab.
-func netcheckNeedsLab(t *testing.T, what string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip(what + " (network namespaces): skipped with -short")
-	}
-	if err := natlab.Available(); err != nil {
-		msg := what + " needs network namespaces (root, iproute2, nftables): " + err.Error()
-		if os.Getenv("CI") == "true" || os.Getenv("P2PLOBBY_REQUIRE_NETNS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
 
 // netcheckRun is one `p2plobby netcheck --json` run on a host of the lab.
 type netcheckRun struct {
@@ -204,7 +186,7 @@ func (r *netcheckRun) checkTURN(t *testing.T, relayIP string, allocated func(url
 // TestNetcheckBehindNATs runs netcheck from one host of each network type and checks its report against the
 // NAT the lab built: (a) no NAT, (b) full cone, (c) port-restricted cone, (d) symmetric, (e) TCP-only egress.
 func TestNetcheckBehindNATs(t *testing.T) {
-	netcheckNeedsLab(t, "netcheck behind NATs")
+	needNATLab(t, "netcheck behind NATs")
 	start := time.Now()
 	bin := lobbytest.Binary(t)
 	cfg := natlab.Config{}
@@ -308,7 +290,7 @@ func TestNetcheckBehindNATs(t *testing.T) {
 // local address (no --turn-addr): a member that reached the lobby on either address must be handed URLs of
 // that address and get relays on it, also from behind a NAT.
 func TestTURNRelayOnTheAddressReached(t *testing.T) {
-	netcheckNeedsLab(t, "TURN on a multi-homed server")
+	needNATLab(t, "TURN on a multi-homed server")
 	start := time.Now()
 	bin := lobbytest.Binary(t)
 	lab := natlab.New(t, natlab.Config{Networks: []natlab.Network{
@@ -319,7 +301,7 @@ func TestTURNRelayOnTheAddressReached(t *testing.T) {
 	if out, err := lab.Server.Command("ip", "addr", "add", second+"/24", "dev", "br0").CombinedOutput(); err != nil {
 		t.Fatalf("adding %s to the server's bridge: %v: %s", second, err, bytes.TrimSpace(out))
 	}
-	serverLog := netcheckServe(t, lab, bin, "serve", "--addr", ":3333")
+	serverLog := natServeArgs(t, lab, bin, "serve", "--addr", ":3333")
 	var turnLine string
 	for _, l := range strings.Split(serverLog(), "\n") {
 		if strings.Contains(l, `msg="STUN and TURN"`) {
@@ -375,62 +357,4 @@ func TestTURNRelayOnTheAddressReached(t *testing.T) {
 		}
 	}
 	t.Logf("TURN on a multi-homed server (%v in all):\n%s", time.Since(start).Round(time.Millisecond), sum.String())
-}
-
-// netcheckServe is natServe with the server's arguments given: it runs bin with args in the lab's public
-// namespace and waits until it listens. It returns the server's log so far; the whole log goes to t.Log at
-// the end when the test failed or runs with -v.
-func netcheckServe(t *testing.T, lab *natlab.Lab, bin string, args ...string) (log func() string) {
-	t.Helper()
-	cmd := lab.Server.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	log = func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.String()
-	}
-	ready, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		listening := false
-		for sc.Scan() {
-			mu.Lock()
-			buf.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if !listening && strings.Contains(sc.Text(), "msg=listening") {
-				listening = true
-				close(ready)
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		select { // the lab would kill it too, but its log must be complete first
-		case <-done:
-		default:
-			cmd.Cancel()
-			<-done
-		}
-		if t.Failed() || testing.Verbose() {
-			t.Logf("server log:\n%s", log())
-		}
-	})
-	select {
-	case <-ready:
-	case <-done:
-		t.Fatalf("p2plobby %s exited before listening:\n%s", strings.Join(args, " "), log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("p2plobby %s did not listen within 20s", strings.Join(args, " "))
-	}
-	return log
 }
