@@ -373,3 +373,31 @@ func (zeroes) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// --relay-only goes through the lobby's TURN; both sides print the path they use.
+func TestSendReceiveRelayOnly(t *testing.T) {
+	t.Parallel()
+	s := lobbytest.Start(t)
+	src, dst := t.TempDir(), t.TempDir()
+	file := writeFile(t, src, "relayed.txt", []byte("through the lobby's relay"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recv := make(chan *peerRun, 1)
+	go func() {
+		recv <- runPeerCLI(ctx, s.WS, nil, "receive", "--room", "relay", "--name", "bob", "--dir", dst, "--once")
+	}()
+	snd := runPeerCLI(ctx, s.WS, nil, "send", "--relay-only", "--room", "relay", "--name", "alice", "--to", "bob", file)
+	rcv := <-recv
+	if snd.code != exitOK || rcv.code != exitOK {
+		t.Fatalf("send: %v\nreceive: %v", snd, rcv)
+	}
+	if got, err := os.ReadFile(filepath.Join(dst, "relayed.txt")); err != nil || string(got) != "through the lobby's relay" {
+		t.Fatalf("received %q, %v", got, err)
+	}
+	if !strings.Contains(snd.stderr.String(), "relayed: TURN over UDP (relay ↔") {
+		t.Errorf("the relay-only sender's messages lack its relayed path:\n%s", snd.stderr)
+	}
+	if !strings.Contains(rcv.stderr.String(), "relayed: the other side's TURN") {
+		t.Errorf("the receiver's messages lack the relayed path:\n%s", rcv.stderr)
+	}
+}

@@ -143,10 +143,7 @@ func Listen(cfg Config) (*Server, error) {
 	var pcs []turn.PacketConnConfig
 	var lcs []turn.ListenerConfig
 	for i, ip := range ips {
-		gen := &relayGen{s: s, ip: ip, announce: ip}
-		if cfg.PublicIP != nil && !ip.IsLoopback() && (ip.To4() == nil) == (cfg.PublicIP.To4() == nil) {
-			gen.announce = cfg.PublicIP
-		}
+		gen := &relayGen{s: s, ip: ip, announce: announced(ip, cfg.PublicIP)}
 		permit := permission(ip)
 		pcs = append(pcs, turn.PacketConnConfig{PacketConn: socks.udp[i], RelayAddressGenerator: gen, PermissionHandler: permit})
 		lcs = append(lcs, turn.ListenerConfig{Listener: guardedListener{socks.tcp[i], s}, RelayAddressGenerator: gen, PermissionHandler: permit})
@@ -365,6 +362,15 @@ func (m *member) list() []*relayConn {
 		out = append(out, rc)
 	}
 	return out
+}
+
+// announced is the relay address announced for relays bound on ip: the public address of a 1:1 NAT, for
+// addresses of its family; loopback relays serve this host only and stay as they are.
+func announced(ip, public net.IP) net.IP {
+	if public == nil || ip.IsLoopback() || (ip.To4() == nil) != (public.To4() == nil) {
+		return ip
+	}
+	return public
 }
 
 // permission is the PermissionHandler for relays on address ip: it refuses peers that would turn the relay

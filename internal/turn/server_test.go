@@ -392,3 +392,42 @@ func TestTCPConnectionsCappedAndIdle(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAnnouncedRelayAddress(t *testing.T) {
+	public := net.ParseIP("203.0.113.9")
+	for _, tc := range []struct{ ip, public, want string }{
+		{"10.0.0.5", "", "10.0.0.5"},
+		{"10.0.0.5", "203.0.113.9", "203.0.113.9"}, // behind 1:1 NAT
+		{"127.0.0.1", "203.0.113.9", "127.0.0.1"},  // same-host clients
+		{"fd00::5", "203.0.113.9", "fd00::5"},      // another family
+	} {
+		var pub net.IP
+		if tc.public != "" {
+			pub = public
+		}
+		if got := announced(net.ParseIP(tc.ip), pub); got.String() != tc.want {
+			t.Errorf("announced(%s, %s) = %s, want %s", tc.ip, tc.public, got, tc.want)
+		}
+	}
+}
+
+func TestRelayPortRange(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	s := startServer(t, Config{RelayPortMin: lo, RelayPortMax: lo + 20})
+	s.Admit("m")
+	for range 3 {
+		user, pass, _ := s.cfg.Credentials.Mint("m", time.Now())
+		relay, err := newClient(t, s.udpAddr(), nil, user, pass).Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port := relay.LocalAddr().(*net.UDPAddr).Port; port < lo || port > lo+20 {
+			t.Errorf("relay port %d outside %d-%d", port, lo, lo+20)
+		}
+	}
+}
