@@ -85,6 +85,7 @@ function conversation(id, name) {
       onBack: () => select(null),
       onRequest: (conv) => request(conv.key),
       isOnline: (key) => lobby.members.has(key) && lobby.status === 'open',
+      relayOnly: () => lobby.relayOnly,
     });
     state.convos.set(id, c);
     $('conversations').append(c.el);

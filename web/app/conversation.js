@@ -25,7 +25,7 @@ export class Conversation {
    * @param {string} key the member id it is filed under
    * @param {string} name
    * @param {{onChange: () => void, onBack: () => void, onRequest: (c: Conversation) => void,
-   *   isOnline: (key: string) => boolean}} hooks
+   *   isOnline: (key: string) => boolean, relayOnly?: () => boolean}} hooks
    */
   constructor(key, name, hooks) {
     this.key = key;
@@ -99,15 +99,28 @@ export class Conversation {
     this.peer = peer;
     const first = !this.log.childElementCount;
     if (!first) this.note('New session');
+    let relayNoted = false;
+    let directNoted = false;
     this.unsub = [
       peer.on('state', (s) => {
-        if (s === 'connected') this.note('Connected — chat and files go directly between you two.');
+        if (s === 'connected') this.note('Connected — chat and files are end-to-end encrypted between you two.');
         else if (s !== 'connecting' && s !== 'incoming' && peer.reason) this.note(peer.reason);
         this.render();
         this.hooks.onChange();
       }),
       peer.on('verify', () => this.render()),
-      peer.on('path', () => this.render()),
+      peer.on('path', (path) => {
+        if (path.relayed && !relayNoted) {
+          relayNoted = true;
+          this.note(path.localType === 'relay' && this.hooks.relayOnly?.()
+            ? 'Relayed by the server, as you asked: they do not see your IP address. The relay cannot read anything.'
+            : 'Your networks allow no direct path, so the server relays the encrypted data. It cannot read anything.');
+        } else if (!path.relayed && !directNoted) {
+          directNoted = true;
+          this.note('Direct connection: nothing goes through the server.');
+        }
+        this.render();
+      }),
       peer.on('online', () => this.render()),
       peer.on('chat', (m) => {
         this.addChat(m);
