@@ -33,6 +33,9 @@ var (
 	ErrChatTooLong = errors.New("peer: chat message too long")
 	// ErrProtocol means the other side broke docs/datachannel.md.
 	ErrProtocol = errors.New("peer: protocol violation")
+	// ErrLimitExceeded means an incoming transfer announced more bytes or more files than the limits given to
+	// [IncomingTransfer.AcceptWith]; it was declined (the sender got [ErrDeclined]) and nothing was written.
+	ErrLimitExceeded = errors.New("peer: transfer over the receiver's limits")
 )
 
 // ServerError is an error reported by the lobby server: an {"kind":"error"} message, or a close with a

@@ -10,11 +10,46 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/pion/datachannel"
 )
+
+// Default inactivity timeouts of an accepted transfer ([AcceptOptions]).
+const (
+	DefaultOpenTimeout = 30 * time.Second // from the accept until the sender opens the file channel
+	DefaultIdleTimeout = 60 * time.Second // the longest silence of the file channel while files are expected
+)
+
+// AcceptOptions tunes [IncomingTransfer.AcceptWith]. The zero value is what [IncomingTransfer.Accept] does: no
+// limits and the default timeouts.
+//
+// The library sets no size or count limit of its own: what is reasonable depends on the application (a backup
+// tool and a chat differ by orders of magnitude), and the announced sizes are already a hard bound on what is
+// written (a file that runs over its announced size fails). An application that accepts from strangers should
+// set MaxSize and MaxFiles; the p2plobby command does (receive --max-size, --max-files).
+type AcceptOptions struct {
+	// Progress, if not nil, is called from AcceptWith's goroutine after every chunk and after each stored file.
+	Progress func(Progress)
+
+	// MaxSize, when > 0, is the most bytes the whole transfer may announce; MaxFiles, when > 0, the most files.
+	// A transfer over either is declined before anything is written: the sender gets [ErrDeclined] and
+	// AcceptWith an error wrapping [ErrLimitExceeded].
+	MaxSize  int64
+	MaxFiles int
+
+	// OpenTimeout is how long the sender has, after the accept, to open the transfer's file channel; 0 means
+	// [DefaultOpenTimeout]. IdleTimeout is how long the file channel may stay silent while files are expected;
+	// 0 means [DefaultIdleTimeout]. Either one running out cancels the transfer for the sender, removes the
+	// partial file and fails AcceptWith with [ErrInterrupted]. Time spent writing to disk does not count.
+	OpenTimeout time.Duration
+	IdleTimeout time.Duration
+}
 
 // IncomingTransfer is a transfer the other side proposes, delivered by [Conn.Transfers]. Accept or Decline it
 // once; while it is unanswered the sender waits.
@@ -26,16 +61,21 @@ type IncomingTransfer struct {
 	mu         sync.Mutex
 	answered   bool
 	accepted   bool
+	finished   bool // Accept returned: a file channel arriving now is closed
 	fileCh     chan *channel
 	canceled   chan struct{}
 	reason     string
 	cancelOnce sync.Once
 }
 
-// TotalSize returns the announced size of all files.
+// TotalSize returns the announced size of all files. It saturates at [math.MaxInt64]: the other side chooses
+// the sizes, and a sum that wrapped around to a small or negative number would pass any limit.
 func (t *IncomingTransfer) TotalSize() int64 {
 	var n int64
 	for _, f := range t.Files {
+		if f.Size > math.MaxInt64-n {
+			return math.MaxInt64
+		}
 		n += f.Size
 	}
 	return n
@@ -70,7 +110,7 @@ func (t *IncomingTransfer) canceledBySender(reason string) {
 func (t *IncomingTransfer) gotChannel(ch *channel) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.accepted {
+	if !t.accepted || t.finished {
 		return false
 	}
 	select {
@@ -85,14 +125,40 @@ func (t *IncomingTransfer) gotChannel(ch *channel) bool {
 // with the announced size and SHA-256. Names are sanitized (base name only) and never overwrite: an existing
 // "a.txt" makes it "a (1).txt". Each file is written to a hidden ".NAME.*.p2plobby-partial" in dir, synced and
 // renamed only when verified; partial files are removed on failure. Errors: a *[TransferError] (a file failed;
-// the sender is told), [ErrCanceled] (the sender canceled), [ErrInterrupted], [ErrProtocol], ctx's error (the
-// sender is told to cancel). The paths of files already stored are returned with an error too.
+// the sender is told), [ErrCanceled] (the sender canceled), [ErrInterrupted] (the connection ended, or the
+// sender went silent: see [AcceptOptions]), [ErrProtocol], ctx's error (the sender is told to cancel). The
+// paths of files already stored are returned with an error too.
 // progress, if not nil, is called from Accept's goroutine after every chunk and after each stored file.
+// Accept sets no limits; [IncomingTransfer.AcceptWith] does.
 func (t *IncomingTransfer) Accept(ctx context.Context, dir string, progress func(Progress)) ([]string, error) {
+	return t.AcceptWith(ctx, dir, &AcceptOptions{Progress: progress})
+}
+
+// AcceptWith is [IncomingTransfer.Accept] with limits and timeouts; opts may be nil. A transfer over
+// opts.MaxSize or opts.MaxFiles is declined instead, and the error wraps [ErrLimitExceeded].
+func (t *IncomingTransfer) AcceptWith(ctx context.Context, dir string, opts *AcceptOptions) ([]string, error) {
+	var o AcceptOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = DefaultOpenTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if err := t.overLimits(o.MaxSize, o.MaxFiles); err != nil {
+		if !t.answer(false) {
+			return nil, errors.New("peer: transfer already answered")
+		}
+		t.c.forget(t.ID)
+		t.c.sendCtrl(&ctrlMsg{T: tDecline, TID: t.ID})
+		return nil, err
+	}
 	if !t.answer(true) {
 		return nil, errors.New("peer: transfer already answered")
 	}
-	defer t.c.forget(t.ID)
+	defer t.finish()
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.c.sendCtrl(&ctrlMsg{T: tDecline, TID: t.ID})
 		if err == nil {
@@ -100,6 +166,7 @@ func (t *IncomingTransfer) Accept(ctx context.Context, dir string, progress func
 		}
 		return nil, err
 	}
+	progress := o.Progress
 	if progress == nil {
 		progress = func(Progress) {}
 	}
@@ -108,6 +175,8 @@ func (t *IncomingTransfer) Accept(ctx context.Context, dir string, progress func
 		return nil, t.c.interrupted(err)
 	}
 	var ch *channel
+	opening := time.NewTimer(o.OpenTimeout)
+	defer opening.Stop()
 	select {
 	case ch = <-t.fileCh:
 	case <-t.canceled:
@@ -117,6 +186,9 @@ func (t *IncomingTransfer) Accept(ctx context.Context, dir string, progress func
 	case <-ctx.Done():
 		cancel("canceled by the receiver")
 		return nil, ctx.Err()
+	case <-opening.C:
+		cancel(fmt.Sprintf("timed out: no file channel within %s of the accept", o.OpenTimeout))
+		return nil, fmt.Errorf("%w: the sender did not open the file channel within %s", ErrInterrupted, o.OpenTimeout)
 	}
 	// The reader blocks in ReadDataChannel: closing the channel is how cancellation reaches it.
 	finished := make(chan struct{})
@@ -130,7 +202,7 @@ func (t *IncomingTransfer) Accept(ctx context.Context, dir string, progress func
 		}
 		ch.rwc.Close()
 	}()
-	r := &recvState{t: t, ctx: ctx, dir: dir, ch: ch, progress: progress, total: t.TotalSize()}
+	r := &recvState{t: t, ctx: ctx, dir: dir, ch: ch, progress: progress, total: t.TotalSize(), idle: o.IdleTimeout}
 	paths, err := r.run()
 	close(finished)
 	ch.rwc.Close() // the receiver closes the file channel once every file is acknowledged
@@ -138,6 +210,31 @@ func (t *IncomingTransfer) Accept(ctx context.Context, dir string, progress func
 		cancel(r.cancelReason)
 	}
 	return paths, err
+}
+
+// overLimits returns an error wrapping ErrLimitExceeded when the transfer announces more than maxSize bytes or
+// maxFiles files (each ignored when ≤ 0).
+func (t *IncomingTransfer) overLimits(maxSize int64, maxFiles int) error {
+	if maxFiles > 0 && len(t.Files) > maxFiles {
+		return fmt.Errorf("%w: %d files, more than the limit of %d", ErrLimitExceeded, len(t.Files), maxFiles)
+	}
+	if maxSize > 0 && t.TotalSize() > maxSize {
+		return fmt.Errorf("%w: %d bytes, more than the limit of %d", ErrLimitExceeded, t.TotalSize(), maxSize)
+	}
+	return nil
+}
+
+// finish ends an accepted transfer: it is forgotten, and a file channel the sender opened too late is closed.
+func (t *IncomingTransfer) finish() {
+	t.c.forget(t.ID)
+	t.mu.Lock()
+	t.finished = true
+	t.mu.Unlock()
+	select {
+	case ch := <-t.fileCh:
+		ch.rwc.Close()
+	default:
+	}
 }
 
 // recvState receives the files of one accepted transfer.
@@ -149,6 +246,25 @@ type recvState struct {
 	progress     func(Progress)
 	total, got   int64
 	cancelReason string // set when the sender must be told to cancel
+
+	idle     time.Duration // the longest wait for the next message
+	deadline time.Time     // the file channel's read deadline, refreshed before reads
+}
+
+// refreshDeadline moves the read deadline to idle from now. Setting it costs a timer and a goroutine in pion, so
+// it is moved only once a sixteenth of idle has passed: the timeout then fires after between 15/16 and all of
+// idle without data, and only time spent waiting for the network counts, never time spent writing to disk.
+func (r *recvState) refreshDeadline() {
+	d, ok := r.ch.rwc.(datachannel.ReadDeadliner)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	if !r.deadline.IsZero() && r.deadline.Sub(now) > r.idle-r.idle/16 {
+		return
+	}
+	r.deadline = now.Add(r.idle)
+	d.SetReadDeadline(r.deadline)
 }
 
 func (r *recvState) run() (paths []string, err error) {
@@ -165,6 +281,7 @@ func (r *recvState) run() (paths []string, err error) {
 	}()
 	buf := make([]byte, maxChunk)
 	for i := 0; i < len(files); {
+		r.refreshDeadline()
 		n, isString, err := r.ch.rwc.ReadDataChannel(buf)
 		if err != nil {
 			return paths, r.stopped(err)
@@ -223,6 +340,15 @@ func (r *recvState) stopped(err error) error {
 	if r.ctx.Err() != nil {
 		r.cancelReason = "canceled by the receiver"
 		return r.ctx.Err()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		select {
+		case <-r.t.c.s.done:
+			return r.t.c.interrupted(nil)
+		default:
+		}
+		r.cancelReason = fmt.Sprintf("timed out: no data for %s", r.idle)
+		return fmt.Errorf("%w: no data from the sender for %s", ErrInterrupted, r.idle)
 	}
 	if errors.Is(err, io.ErrShortBuffer) {
 		r.cancelReason = "protocol error: chunk larger than 256 KiB"
@@ -298,6 +424,10 @@ func (p *partial) discard() {
 }
 
 // proposed handles {"t":"files"}: a valid proposal goes to Transfers, an invalid one is declined.
+// MaxOfferFiles is the most files one offer may list; larger offers are declined as they arrive (the browser
+// SDK has the same limit).
+const MaxOfferFiles = 1000
+
 func (c *Conn) proposed(m *ctrlMsg) {
 	if !validTID(m.TID) {
 		return
@@ -313,7 +443,11 @@ func (c *Conn) proposed(m *ctrlMsg) {
 		return
 	}
 	if !ok {
-		c.sendCtrl(&ctrlMsg{T: tDecline, TID: m.TID})
+		c.sendCtrl(&ctrlMsg{T: tDecline, TID: m.TID, Reason: "malformed offer"})
+		return
+	}
+	if len(m.Files) > MaxOfferFiles {
+		c.sendCtrl(&ctrlMsg{T: tDecline, TID: m.TID, Reason: fmt.Sprintf("more than %d files in one offer", MaxOfferFiles)})
 		return
 	}
 	t := &IncomingTransfer{ID: m.TID, Files: m.Files, c: c, fileCh: make(chan *channel, 1), canceled: make(chan struct{})}

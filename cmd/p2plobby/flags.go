@@ -76,8 +76,10 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
+// errorf prints "p2plobby: " and the message to stderr. Its string, error and Stringer arguments are made safe
+// (see printable): errors often quote the other side (a cancel reason, a file name, the server's message).
 func (c *cli) errorf(format string, args ...any) {
-	fmt.Fprintf(c.stderr, "p2plobby: "+format, args...)
+	fmt.Fprintf(c.stderr, "p2plobby: "+format, safeArgs(args)...)
 }
 
 func usage(c *cli) {

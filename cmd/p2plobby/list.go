@@ -46,7 +46,7 @@ func runList(ctx context.Context, c *cli, args []string) int {
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\n", m.ID, m.Name)
+		fmt.Fprintf(tw, "%s\t%s\n", safe(m.ID), safe(m.Name)) // from the server, which may not be ours
 	}
 	tw.Flush()
 	return exitOK

@@ -23,16 +23,16 @@ const (
 	exitOK          = 0 // done
 	exitError       = 1 // any other error (a file could not be read or written…)
 	exitUsage       = 2 // bad flags or arguments
-	exitUnknownPeer = 3 // --to names nobody in the room (within --wait), names several members, or it left
-	exitDeclined    = 4 // the other side declined the connection or the transfer
+	exitUnknownPeer = 3 // --to names nobody in the room (within --wait), a name several members have, or it left
+	exitDeclined    = 4 // the connection or transfer was declined: by the other side, or by this one (--confirm-code not confirmed, over --max-size or --max-files)
 	exitConnection  = 5 // the lobby server or the WebRTC connection failed
 	exitInterrupted = 6 // a transfer was cut short: interrupted, canceled, or the other side went away
 	exitIntegrity   = 7 // a file arrived with the wrong SHA-256 or size
 )
 
 const exitCodesHelp = `
-exit codes: 0 ok, 1 error, 2 usage, 3 unknown peer, 4 declined, 5 connection failure,
-            6 interrupted transfer, 7 integrity mismatch
+exit codes: 0 ok, 1 error, 2 usage, 3 unknown or ambiguous peer, 4 declined (by either side),
+            5 connection failure, 6 interrupted transfer, 7 integrity mismatch
 `
 
 const dialTimeout = 15 * time.Second
@@ -100,16 +100,18 @@ func (f *peerFlags) dial(ctx context.Context, c *cli) (*peer.Client, int) {
 	return client, exitOK
 }
 
-// connected tells the user who they are connected to, the code to compare, and the network path.
-func connected(c *cli, who fmt.Stringer, conn *peer.Conn) {
+// connected tells the user who they are connected to, the code to compare, and the network path. It comes
+// before anything the other side sends is shown or stored.
+func connected(c *cli, who peer.Member, conn *peer.Conn) {
 	path := "path unknown"
 	if p, err := conn.Path(); err == nil {
 		path = p.String()
 	}
-	fmt.Fprintf(c.stderr, "connected to %s, verification code %s, %s\n", who, conn.VerificationCode(), path)
+	fmt.Fprintf(c.stderr, "connected to %s, verification code %s, %s\n", member(who), safe(conn.VerificationCode()), safe(path))
 }
 
-// findPeer waits up to wait for the member named (or with the id) to; names must be unambiguous.
+// findPeer waits up to wait for the member that to names: an id, or a name (see nameProblem). An id always
+// wins over a name.
 func findPeer(ctx context.Context, c *cli, client *peer.Client, to string, wait time.Duration) (peer.Member, int) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -125,25 +127,66 @@ func findPeer(ctx context.Context, c *cli, client *peer.Client, to string, wait 
 		c.errorf("%v\n", err)
 		return m, exitConnection
 	}
-	if m.ID == to {
-		return m, exitOK
+	if byID, ok := client.Member(to); ok {
+		return byID, exitOK // a member may have joined earlier under a name equal to this id
 	}
-	var ids []string
-	for _, o := range client.Members() {
-		if o.Name == to {
-			ids = append(ids, o.ID)
-		}
-	}
-	if len(ids) > 1 {
-		c.errorf("%d members are named %q (%s): pass an id to --to\n", len(ids), to, strings.Join(ids, ", "))
+	if why := nameProblem(client, to); why != "" {
+		c.errorf("%s: pass an id to --to (see p2plobby list)\n", why)
 		return m, exitUnknownPeer
 	}
 	return m, exitOK
 }
 
-// matchMember reports whether m is the member a --to or --accept-from value names.
-func matchMember(m peer.Member, nameOrID string) bool {
-	return m.ID == nameOrID || m.Name == nameOrID
+// nameProblem says why name cannot stand for one member of the room, or returns "". Names are chosen by their
+// members, so a name identifies someone only when exactly one member has it, no member has it as its id, and
+// it does not look like a lobby id: otherwise a member could pose as another by taking its name, or its id as
+// a name (even after that member left).
+func nameProblem(client *peer.Client, name string) string {
+	var ids []string
+	for _, o := range client.Members() {
+		if o.Name == name {
+			ids = append(ids, o.ID)
+		}
+	}
+	if len(ids) > 1 {
+		return fmt.Sprintf("%d members are named %q (%s)", len(ids), name, strings.Join(ids, ", "))
+	}
+	if m, ok := client.Member(name); ok {
+		return fmt.Sprintf("%q is the id of %s, and someone else has it as a name", name, member(m))
+	}
+	if looksLikeID(name) {
+		return fmt.Sprintf("no member has the id %q (a member named so is not trusted to be it)", name)
+	}
+	return ""
+}
+
+// looksLikeID reports whether s has the shape of a p2plobby member id: 20 characters of base64url.
+func looksLikeID(s string) bool {
+	if len(s) != 20 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// acceptable reports whether a request from `from` may be accepted under --accept-from want (anyone when want
+// is empty): want is its id, or its name as long as that name stands for one member (nameProblem). When not,
+// why says so.
+func acceptable(client *peer.Client, from peer.Member, want string) (ok bool, why string) {
+	switch {
+	case want == "" || from.ID == want:
+		return true, ""
+	case from.Name != want:
+		return false, "not --accept-from " + want
+	}
+	if p := nameProblem(client, want); p != "" {
+		return false, p + "; use --accept-from ID"
+	}
+	return true, ""
 }
 
 // exitCode maps an error of the peer package to the documented exit codes.
@@ -155,7 +198,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &te) && (te.Code == "integrity" || te.Code == "size"), errors.Is(err, peer.ErrIntegrity):
 		return exitIntegrity
-	case errors.Is(err, peer.ErrDeclined):
+	case errors.Is(err, peer.ErrDeclined), errors.Is(err, peer.ErrLimitExceeded):
 		return exitDeclined
 	case errors.Is(err, peer.ErrInterrupted), errors.Is(err, peer.ErrCanceled), errors.Is(err, context.Canceled),
 		errors.Is(err, peer.ErrHangup):

@@ -275,6 +275,7 @@ func TestExitCodes(t *testing.T) {
 		{nil, exitOK},
 		{errors.New("disk full"), exitError},
 		{fmt.Errorf("x: %w", peer.ErrDeclined), exitDeclined},
+		{fmt.Errorf("x: %w", peer.ErrLimitExceeded), exitDeclined},
 		{peer.ErrUnknownPeer, exitUnknownPeer},
 		{peer.ErrPeerLeft, exitUnknownPeer},
 		{peer.ErrConnectionFailed, exitConnection},

@@ -19,7 +19,8 @@ func runSend(ctx context.Context, c *cli, args []string) int {
 	pf.register(fs)
 	to := fs.String("to", "", "the member to send to: a `name` or an id (required)")
 	wait := fs.Duration("wait", 10*time.Second, "how long to wait for --to to join the room")
-	if code, ok := parseFlags(fs, c, args, "p2plobby send --server URL [--room ROOM] [--name NAME] --to NAME FILE..."); !ok {
+	confirm := fs.Bool("confirm-code", false, "ask on the terminal (stdin) whether the other side shows the same verification code before sending; hang up unless the answer is y")
+	if code, ok := parseFlags(fs, c, args, "p2plobby send --server URL [--room ROOM] [--name NAME] --to ID|NAME [--confirm-code] FILE..."); !ok {
 		return code
 	}
 	if *to == "" || fs.NArg() == 0 {
@@ -48,7 +49,7 @@ func runSend(ctx context.Context, c *cli, args []string) int {
 	if code != exitOK {
 		return code
 	}
-	fmt.Fprintf(c.stderr, "asking %s to accept…\n", m)
+	fmt.Fprintf(c.stderr, "asking %s to accept…\n", member(m))
 	conn, err := client.Request(ctx, m.ID)
 	if err != nil {
 		c.errorf("connecting to %s: %v\n", m, err)
@@ -56,6 +57,14 @@ func runSend(ctx context.Context, c *cli, args []string) int {
 	}
 	defer conn.Close()
 	connected(c, m, conn)
+	if *confirm {
+		in := readLines(c.stdin, 4<<10)
+		defer in.close()
+		if !confirmCode(ctx, c, in, m, conn) {
+			notConfirmed(c, m, conn)
+			return exitDeclined
+		}
+	}
 
 	fmt.Fprintf(c.stderr, "offering %s (%s)…\n", plural(len(files), "file"), formatBytes(total))
 	progress := newProgress(c.stderr, "sending", len(files), total)
@@ -65,6 +74,6 @@ func runSend(ctx context.Context, c *cli, args []string) int {
 		c.errorf("send: %v\n", err)
 		return exitCode(err)
 	}
-	fmt.Fprintf(c.stderr, "sent %s, %s, verified by %s\n", plural(len(files), "file"), summary, m)
+	fmt.Fprintf(c.stderr, "sent %s, %s, verified by %s\n", plural(len(files), "file"), summary, member(m))
 	return exitOK
 }
