@@ -10,37 +10,43 @@ import (
 	"unicode/utf8"
 )
 
-const maxNameBytes = 200 // leaves room for " (n)" and the partial file's affixes under the usual 255
+const (
+	maxNameBytes = 180 // UTF-8 bytes; leaves room for " (n)" and the partial file's affixes under the usual 255
+	maxExtBytes  = 20  // a longer "extension" is not kept when a name is shortened
+)
 
-// sanitizeName turns a name chosen by the other side into a safe base name for this host: no directories
-// (either separator), no control characters, nothing hidden or reserved, not too long.
+// sanitizeName turns a name chosen by the other side into a safe base name for this host, by the rules of
+// docs/datachannel.md ("File names"), which the browser SDK's safeName (web/sdk/sink.js) applies too; both are
+// tested with peer/testdata/hostile-names.json. No directories (either separator), no control, bidi or
+// invisible characters, nothing hidden or reserved, at most maxNameBytes.
 func sanitizeName(name string) string {
-	name = strings.ToValidUTF8(name, "_")
+	name = strings.ToValidUTF8(name, "\uFFFD")
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
 	name = strings.Map(func(r rune) rune {
 		switch {
-		case r < 0x20 || r == 0x7f:
+		case removedInName(r):
 			return -1
-		case strings.ContainsRune(`<>:"|?*`, r): // invalid on Windows, awkward everywhere
+		case r == '\uFFFD' || strings.ContainsRune(`<>:"|?*`, r): // invalid on Windows, awkward everywhere
 			return '_'
 		}
 		return r
 	}, name)
-	name = strings.TrimSpace(name)
-	name = strings.TrimLeft(name, ". ")  // no hidden files, no "." or ".."
-	name = strings.TrimRight(name, ". ") // Windows drops trailing dots and spaces
+	name = strings.TrimFunc(name, trimmedInName) // no hidden files, no "." or ".."; Windows drops trailing dots and spaces
 	if reservedName(name) {
 		name = "_" + name
 	}
 	if len(name) > maxNameBytes {
 		base, ext := splitExt(name)
-		if len(ext) > 20 {
+		if len(ext) > maxExtBytes {
 			base, ext = name, ""
 		}
-		base = truncateUTF8(base, maxNameBytes-len(ext))
+		base = strings.TrimRightFunc(truncateUTF8(base, maxNameBytes-len(ext)), trimmedInName)
 		name = base + ext
+		if reservedName(name) { // "CON      x" shortened to "CON"
+			name = "_" + name
+		}
 	}
 	if name == "" {
 		name = "file"
@@ -48,14 +54,50 @@ func sanitizeName(name string) string {
 	return name
 }
 
-// reservedName reports Windows device names (CON, NUL, COM1…), refused there even with an extension.
+// removedInName reports the characters a file name loses: C0 and C1 controls, DEL, the bidi controls that can
+// make "gpj.exe" look like "exe.jpg" (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), line and
+// paragraph separators, and invisible ones (U+200B, U+2060, U+FEFF). U+200D (ZWJ) stays: emoji need it.
+func removedInName(r rune) bool {
+	switch {
+	case r < 0x20, r >= 0x7f && r <= 0x9f:
+		return true
+	case r == 0x061c, r == 0x200b, r == 0x200e, r == 0x200f, r == 0x2028, r == 0x2029, r == 0x2060, r == 0xfeff:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// trimmedInName reports the characters removed from both ends of a name: dots and spaces.
+func trimmedInName(r rune) bool { return r == '.' || spaceInName(r) }
+
+// spaceInName reports the space separators (Unicode Zs): U+0020, U+00A0, U+1680, U+2000–U+200A, U+202F, U+205F,
+// U+3000. Spelled out rather than unicode.IsSpace, so Go and JavaScript agree exactly.
+func spaceInName(r rune) bool {
+	return r == ' ' || r == 0xa0 || r == 0x1680 || r >= 0x2000 && r <= 0x200a || r == 0x202f || r == 0x205f || r == 0x3000
+}
+
+// reservedName reports Windows device names (CON, NUL, COM1, CONIN$…), refused there even with an extension
+// and with spaces before it. Only ASCII letters are folded, as in the browser SDK.
 func reservedName(name string) bool {
 	base, _, _ := strings.Cut(name, ".")
-	switch strings.ToUpper(strings.TrimSpace(base)) {
-	case "CON", "PRN", "AUX", "NUL",
-		"COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9",
-		"LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9":
+	base = strings.TrimRightFunc(base, spaceInName)
+	base = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r - 'a' + 'A'
+		}
+		return r
+	}, base)
+	switch base {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
 		return true
+	}
+	if len(base) > 3 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) {
+		switch base[3:] {
+		case "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "¹", "²", "³":
+			return true
+		}
 	}
 	return false
 }

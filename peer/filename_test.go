@@ -1,11 +1,38 @@
 package peer
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
+
+// TestSanitizeNameTable: the shared table of hostile names (peer/testdata/hostile-names.json), which the
+// browser SDK's safeName must clean identically (e2e TestHostileFileNames evaluates it in Chromium).
+func TestSanitizeNameTable(t *testing.T) {
+	raw, err := os.ReadFile("testdata/hostile-names.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct{ In, Want string }
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 40 {
+		t.Fatalf("only %d cases in the table", len(cases))
+	}
+	for _, tc := range cases {
+		got := sanitizeName(tc.In)
+		if got != tc.Want {
+			t.Errorf("sanitizeName(%+q) = %+q, want %+q", tc.In, got, tc.Want)
+		}
+		if len(got) > maxNameBytes || !utf8.ValidString(got) || sanitizeName(got) != got {
+			t.Errorf("sanitizeName(%+q) = %+q: too long, invalid UTF-8, or not stable", tc.In, got)
+		}
+	}
+}
 
 func TestSanitizeName(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -24,7 +51,9 @@ func TestSanitizeName(t *testing.T) {
 		{"CON.txt", "_CON.txt"},
 		{"nul", "_nul"},
 		{"ünïcødé ✓.txt", "ünïcødé ✓.txt"},
-		{"bad\xffutf8", "bad_utf8"},
+		{"bad\xffutf8", "bad_utf8"},             // invalid UTF-8 cannot travel in JSON: Go only
+		{"run\xff\xfe\xfdof.txt", "run_of.txt"}, // a run of invalid bytes is one replacement
+		{"c1\u0085\u202e.txt", "c1.txt"},
 		{"dir/", "file"},
 	} {
 		if got := sanitizeName(tc.in); got != tc.want {

@@ -1,7 +1,7 @@
 // The lobby page: wires the SDK (../sdk/p2plobby.js) to the DOM. State lives in window.p2plobby, which is
 // also what the end-to-end tests read.
 import { Lobby } from '../sdk/p2plobby.js';
-import { Conversation, STATE_LABEL, actionButtons } from './conversation.js';
+import { Conversation, LOG_LIMITS, STATE_LABEL, actionButtons } from './conversation.js';
 import { h, hue, initials } from './dom.js';
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -30,7 +30,7 @@ const state = {
   /** @type {string | null} */
   selected: null,
 };
-/** @type {any} */ (window).p2plobby = { lobby, state, select };
+/** @type {any} */ (window).p2plobby = { lobby, state, select, limits: LOG_LIMITS };
 
 /** @returns {string} the remembered name, or a new guest name */
 function loadName() {

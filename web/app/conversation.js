@@ -3,7 +3,7 @@
 // stays when someone hangs up and connects again.
 import { formatTime, h, hue, initials } from './dom.js';
 import { describePath } from '../sdk/path.js';
-import { transferCard } from './transferview.js';
+import { releaseLinks, transferCard } from './transferview.js';
 
 /** @typedef {import('../sdk/peer.js').Peer} Peer */
 
@@ -20,6 +20,16 @@ export const STATE_LABEL = {
   closed: 'Closed',
 };
 
+/**
+ * How much a conversation keeps on the page: its log holds at most this many items (messages, notes, transfer
+ * cards; the oldest go first, except cards of transfers still running or waiting for an answer). A peer may send
+ * chat for hours; every message is a DOM node. Exposed as window.p2plobby.limits.
+ */
+export const LOG_LIMITS = { logItems: 500 };
+
+/** @type {WeakMap<Element, () => boolean>} log items that must stay while this says so (live transfer cards) */
+const pinned = new WeakMap();
+
 export class Conversation {
   /**
    * @param {string} key the member id it is filed under
@@ -34,6 +44,10 @@ export class Conversation {
     /** @type {Peer | null} */
     this.peer = null;
     this.unread = 0;
+    /** How many old items the log dropped (LOG_LIMITS). */
+    this.trimmed = 0;
+    /** @type {HTMLElement | null} the note that says older items were removed */
+    this.trimNote = null;
     /** @type {(() => void)[]} */
     this.unsub = [];
 
@@ -127,9 +141,12 @@ export class Conversation {
         this.hooks.onChange();
       }),
       peer.on('transfer', (t) => {
-        this.#append(h('li', { class: 'item' }, transferCard(t)), t.direction === 'receive');
+        const li = h('li', { class: 'item' }, transferCard(t));
+        pinned.set(li, () => !t.ended);
+        this.#append(li, t.direction === 'receive');
         this.hooks.onChange();
       }),
+      peer.on('limited', (/** @type {{kind: string, reason: string}} */ l) => this.note(`${this.name || 'They'}: ${l.reason}`)),
     ];
     this.render();
   }
@@ -181,10 +198,13 @@ export class Conversation {
 
   /** @param {import('../sdk/peer.js').ChatMessage} m */
   addChat(m) {
+    // The SDK checks timestamps; still, an invalid Date (toISOString throws) must not make a message vanish.
+    const at = new Date(m.ts);
+    const ts = Number.isNaN(at.getTime()) ? Date.now() : m.ts;
     this.#append(h('li', { class: `item msg ${m.self ? 'me' : 'them'}`, 'data-testid': 'chat-message',
       'data-from': m.self ? 'me' : 'peer' },
-    h('p', { class: 'text' }, m.text),
-    h('time', { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts))), !m.self);
+    h('p', { class: 'text', dir: 'auto' }, m.text),
+    h('time', { datetime: new Date(ts).toISOString() }, formatTime(ts))), !m.self);
   }
 
   /** @param {string} text */
@@ -220,8 +240,28 @@ export class Conversation {
   #append(li, incoming) {
     const atEnd = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
     this.log.append(li);
+    this.#trim();
     if (atEnd || !incoming) this.log.scrollTop = this.log.scrollHeight;
     if (incoming && this.el.hidden) this.unread++;
+  }
+
+  /** Keeps the log within LOG_LIMITS: removes the oldest items (and revokes their download links). */
+  #trim() {
+    let extra = this.log.childElementCount - (this.trimNote ? 1 : 0) - Math.max(1, LOG_LIMITS.logItems);
+    for (let el = this.log.firstElementChild; el && extra > 0;) {
+      const next = el.nextElementSibling;
+      if (el !== this.trimNote && !pinned.get(el)?.()) {
+        releaseLinks(el);
+        el.remove();
+        this.trimmed++;
+        extra--;
+      }
+      el = next;
+    }
+    if (!this.trimmed) return;
+    this.trimNote ??= h('li', { class: 'item note', 'data-testid': 'log-trimmed' });
+    this.trimNote.textContent = `${this.trimmed} older ${this.trimmed === 1 ? 'item was' : 'items were'} removed from this conversation.`;
+    if (this.log.firstElementChild !== this.trimNote) this.log.prepend(this.trimNote);
   }
 
   #dragAndDrop() {

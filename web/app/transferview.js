@@ -19,6 +19,54 @@ const STATE_TEXT = {
 const LIST_MAX = 5;
 
 /**
+ * Download links on the page and the files behind them. Each holds an object URL, which keeps the file alive
+ * until revoked: revoked when the link leaves the page (releaseLinks) and on pagehide; made again if the page
+ * comes back from the back-forward cache.
+ * @type {Map<HTMLAnchorElement, Blob>}
+ */
+const links = new Map();
+
+/**
+ * A link that saves a received file: `download` with a cleaned name, and a Blob of type
+ * application/octet-stream (the SDK stores received files so), never opened as a page of the sender's type.
+ * @param {Blob} file
+ * @param {string} name
+ * @param {Record<string, string>} attrs
+ * @param {string} text
+ * @returns {HTMLAnchorElement}
+ */
+function downloadLink(file, name, attrs, text) {
+  const blob = file.type === 'application/octet-stream' ? file : file.slice(0, file.size, 'application/octet-stream');
+  const a = /** @type {HTMLAnchorElement} */ (h('a', { ...attrs, download: safeName(name), rel: 'noopener' }, text));
+  a.href = URL.createObjectURL(blob);
+  links.set(a, blob);
+  return a;
+}
+
+/**
+ * Revokes the object URLs of the download links inside root, which is leaving the page.
+ * @param {Element} root
+ */
+export function releaseLinks(root) {
+  for (const a of links.keys()) {
+    if (!root.contains(a)) continue;
+    URL.revokeObjectURL(a.href);
+    a.removeAttribute('href');
+    links.delete(a);
+  }
+}
+
+window.addEventListener('pagehide', () => {
+  for (const a of links.keys()) {
+    URL.revokeObjectURL(a.href);
+    a.removeAttribute('href');
+  }
+});
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) for (const [a, blob] of links) a.href = URL.createObjectURL(blob);
+});
+
+/**
  * Builds the card and keeps it up to date from the transfer's events.
  * @param {Transfer} t
  * @returns {HTMLElement}
@@ -52,7 +100,7 @@ export function transferCard(t) {
     const active = t.state === 'sending' || t.state === 'receiving' || t.state === 'verifying';
     bar.hidden = !(active || t.state === 'done');
     stats.hidden = !t.startedAt; // nothing to report before the first byte
-    error.hidden = !t.error || t.state === 'declined';
+    error.hidden = !t.error || (t.state === 'declined' && !t.autoDeclined); // a person's decline needs no text
     error.textContent = t.error;
     actions.replaceChildren();
     if (t.state === 'offered' && !send) {
@@ -80,10 +128,9 @@ export function transferCard(t) {
   t.on('file', (/** @type {import('../sdk/transfer.js').FileResult} */ r) => {
     const sum = h('code', { class: 'sha', title: `SHA-256 ${r.sha256}` }, r.sha256.slice(0, 16) + '…');
     if (r.file) {
-      const url = URL.createObjectURL(r.file);
-      results.append(h('li', {},
-        h('a', { href: url, download: safeName(r.name), 'data-testid': 'transfer-download', 'data-sha256': r.sha256,
-          'data-storage': r.storage }, `Save ${r.name}`), ' ', sum));
+      results.append(h('li', {}, downloadLink(r.file, r.name,
+        { 'data-testid': 'transfer-download', 'data-sha256': r.sha256, 'data-storage': r.storage ?? '' }, `Save ${safeName(r.name)}`),
+      ' ', sum));
     } else {
       results.append(h('li', {}, h('span', { class: 'ok' }, '✓ '), r.name, ' ', sum));
     }

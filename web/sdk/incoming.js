@@ -1,7 +1,7 @@
 // Receiving a transfer: validate the proposal, then store and hash each file as it streams in.
 import { Sha256 } from './sha256.js';
-import { openSink } from './sink.js';
-import { Transfer } from './transfer.js';
+import { diskStorage, memoryInUse, openSink, releaseMemory, reserveMemory, safeName } from './sink.js';
+import { LIMITS, Transfer, rateLimit } from './transfer.js';
 
 /**
  * @typedef {import('./transfer.js').FileMeta} FileMeta
@@ -10,24 +10,83 @@ import { Transfer } from './transfer.js';
  * @typedef {import('./transfer.js').TransferState} TransferState
  */
 
-/** Limits on what a peer may propose, so a hostile offer cannot make the page allocate absurdly. */
-const MAX_FILES = 10000;
+const TID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** A MIME type is kept as information only (received files are stored as application/octet-stream). */
+const TYPE_RE = /^[\x21-\x7e]{1,100}$/;
 
 /**
- * Validates a `files` proposal.
+ * Validates a `files` proposal. Names come back cleaned by safeName (docs/datachannel.md, "File names"):
+ * what the page shows is what it saves.
  * @param {any} msg
  * @returns {FileMeta[] | null}
  */
 export function parseOffer(msg) {
-  if (typeof msg.tid !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(msg.tid)) return null;
-  if (!Array.isArray(msg.files) || msg.files.length === 0 || msg.files.length > MAX_FILES) return null;
+  if (typeof msg.tid !== 'string' || !TID_RE.test(msg.tid)) return null;
+  if (!Array.isArray(msg.files) || msg.files.length === 0 || msg.files.length > LIMITS.filesPerOffer) return null;
   /** @type {FileMeta[]} */
   const files = [];
   for (const f of msg.files) {
     if (!f || typeof f.name !== 'string' || !Number.isSafeInteger(f.size) || f.size < 0) return null;
-    files.push({ name: f.name.slice(0, 255), size: f.size, type: typeof f.type === 'string' ? f.type.slice(0, 100) : '' });
+    files.push({ name: safeName(f.name), size: f.size, type: typeof f.type === 'string' && TYPE_RE.test(f.type) ? f.type : '' });
   }
   return files;
+}
+
+/**
+ * @param {number} n bytes
+ * @returns {string} e.g. "512 MiB"
+ */
+const mib = (n) => `${Math.round(n / 2 ** 20)} MiB`;
+
+/**
+ * Takes a `files` proposal from a peer, within LIMITS: a new IncomingTransfer (already declined when it is too
+ * large to hold in memory here), or an automatic decline that tells the sender why (`reason`).
+ * @param {TransferLink} link
+ * @param {any} msg
+ * @param {Map<string, IncomingTransfer>} incoming the peer's incoming transfers; ended ones beyond
+ *   LIMITS.keepEnded are forgotten here
+ * @param {object} owner the Peer, whose offer rate is limited
+ * @returns {{transfer: IncomingTransfer | null, limited: string}} limited: a note for the person when offers
+ *   were declined automatically (at most one every 10 s)
+ */
+export function receiveOffer(link, msg, incoming, owner) {
+  /** @type {{transfer: IncomingTransfer | null, limited: string}} */
+  const out = { transfer: null, limited: '' };
+  if (typeof msg.tid !== 'string' || !TID_RE.test(msg.tid) || incoming.has(msg.tid)) return out;
+  /** @param {string} reason */
+  const decline = (reason) => link.sendControl({ t: 'decline', tid: msg.tid, reason });
+  const rate = rateLimit(owner, 'offer');
+  const pending = [...incoming.values()].filter((t) => t.state === 'offered').length;
+  if (pending >= LIMITS.pendingOffers || !rate.take()) {
+    decline(pending >= LIMITS.pendingOffers
+      ? `too many offers waiting for an answer (at most ${LIMITS.pendingOffers})` : 'too many offers at once');
+    if (rate.notice()) out.limited = 'Too many file offers at once: some were declined automatically.';
+    return out;
+  }
+  if (Array.isArray(msg.files) && msg.files.length > LIMITS.filesPerOffer) {
+    decline(`too many files in one offer (at most ${LIMITS.filesPerOffer})`);
+    out.limited = `An offer of ${msg.files.length} files was declined automatically (at most ${LIMITS.filesPerOffer} at once).`;
+    return out;
+  }
+  const files = parseOffer(msg);
+  if (!files) {
+    decline('malformed offer');
+    return out;
+  }
+  let ended = 0;
+  for (const t of incoming.values()) if (t.ended) ended++;
+  for (const [tid, t] of incoming) {
+    if (ended <= LIMITS.keepEnded) break;
+    if (t.ended) {
+      incoming.delete(tid);
+      ended--;
+    }
+  }
+  const t = new IncomingTransfer(link, msg.tid, files);
+  const room = LIMITS.memoryBudget - memoryInUse();
+  if (!diskStorage() && t.total > room) t.refuseMemory();
+  out.transfer = t;
+  return out;
 }
 
 /** Receives a proposed transfer once accepted: hashes while it stores each file, then checks the hash. */
@@ -48,6 +107,8 @@ export class IncomingTransfer extends Transfer {
     /** Serialises storage work, which is async while data channel messages are not. */
     this.io = Promise.resolve();
     this.nextIndex = 0;
+    /** Bytes reserved in the in-memory budget (when the files cannot go to disk). */
+    this.reserved = 0;
   }
 
   /**
@@ -57,6 +118,13 @@ export class IncomingTransfer extends Transfer {
   accept(opts = {}) {
     if (this.state !== 'offered') return;
     this.storage = opts.storage || 'auto';
+    if (this.storage === 'memory' || (this.storage === 'auto' && !diskStorage())) {
+      if (!reserveMemory(this.total, LIMITS.memoryBudget)) {
+        this.refuseMemory();
+        return;
+      }
+      this.reserved = this.total;
+    }
     if (!this.link.sendControl({ t: 'accept', tid: this.tid })) {
       this.end('failed', 'Not connected.');
       return;
@@ -69,6 +137,19 @@ export class IncomingTransfer extends Transfer {
     if (this.state !== 'offered') return;
     this.link.sendControl({ t: 'decline', tid: this.tid });
     this.end('declined', 'You declined.');
+  }
+
+  /** Declines automatically: too large to hold in memory, where files cannot go to disk. */
+  refuseMemory() {
+    if (this.state !== 'offered') return;
+    const room = Math.max(0, LIMITS.memoryBudget - memoryInUse());
+    const budget = mib(LIMITS.memoryBudget);
+    this.link.sendControl({ t: 'decline', tid: this.tid,
+      reason: `too large for the receiver's browser: it cannot store files on disk, and holds at most ${budget} in memory` });
+    this.autoDeclined = true;
+    this.end('declined', `Declined automatically: ${mib(this.total)} is more than this page can hold in memory ` +
+      `(${budget} in all, ${mib(room)} free). It cannot store files on disk here: open it over HTTPS or on localhost ` +
+      'to receive large files.');
   }
 
   /**
@@ -97,6 +178,8 @@ export class IncomingTransfer extends Transfer {
     const sink = this.sink;
     this.sink = null;
     if (state !== 'done' && sink) this.io = this.io.then(() => sink.abort()).catch(() => {});
+    releaseMemory(this.reserved); // a completed file's Blob is the app's from now on
+    this.reserved = 0;
     super.end(state, error);
   }
 
@@ -152,7 +235,19 @@ export class IncomingTransfer extends Transfer {
     const key = `${this.tid}-${index}-${meta.name}`;
     this.io = this.io
       .then(async () => {
-        if (!this.ended) this.sink = await openSink(key, meta.type, this.storage);
+        if (this.ended) return;
+        const sink = await openSink(key, this.storage);
+        if (this.ended) {
+          await sink.abort();
+          return;
+        }
+        if (sink.kind === 'memory' && !this.reserved) { // disk storage failed after all
+          if (!reserveMemory(this.total, LIMITS.memoryBudget)) {
+            throw new Error(`no disk storage here, and it does not fit in memory (${mib(LIMITS.memoryBudget)} at most)`);
+          }
+          this.reserved = this.total;
+        }
+        this.sink = sink;
       })
       .catch((err) => this.#writeFailed(index, err));
     return this.cur;

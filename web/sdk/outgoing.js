@@ -41,10 +41,18 @@ export class OutgoingTransfer extends Transfer {
     super.onControl(msg);
     if (this.ended) return;
     if (msg.t === 'accept' && this.state === 'offered') this.#open();
-    else if (msg.t === 'decline' && this.state === 'offered') this.end('declined', 'The other side declined.');
-    else if (msg.t === 'received' && Number.isInteger(msg.index) && this.files[msg.index]) {
-      this.results[msg.index] = { index: msg.index, ...this.files[msg.index], sha256: this.hashes[msg.index] };
-      this.emit('file', this.results[msg.index]);
+    else if (msg.t === 'decline' && this.state === 'offered') {
+      // A reason comes with an automatic decline (a limit of the receiver's), not with a person's.
+      const why = typeof msg.reason === 'string' && msg.reason ? msg.reason.slice(0, 200) : '';
+      this.autoDeclined = !!why;
+      this.end('declined', why ? `Declined automatically by the other side: ${why}.` : 'The other side declined.');
+    } else if (msg.t === 'received') {
+      // Each file once, in order, and only once it was sent (its hash and eof are out): a duplicate or early
+      // `received` must not make this side report a delivery that did not happen.
+      const i = msg.index;
+      if (i !== this.confirmed || this.hashes[i] === undefined) return;
+      this.results[i] = { index: i, ...this.files[i], sha256: this.hashes[i] };
+      this.emit('file', this.results[i]);
       if (++this.confirmed === this.files.length) this.end('done');
     } else if (msg.t === 'failed') {
       const name = this.files[msg.index]?.name ?? 'a file';

@@ -17,6 +17,108 @@ export const DEFAULT_CHUNK = MAX_CHUNK;
 const PROGRESS_MS = 250;
 
 /**
+ * What one peer may make this page hold or do (docs/sdk.md, "Limits"): the other side is a stranger, and each
+ * chat message or offer costs memory and, in an app, DOM nodes. Exported so an app can show them; changing
+ * them affects new peers and transfers.
+ */
+export const LIMITS = {
+  /** Chat messages taken per second, sustained; more are dropped (and `limited` is emitted). */
+  chatRate: 20,
+  /** …after a burst of this many. */
+  chatBurst: 50,
+  /** Transfer offers taken per second, sustained, and the burst; more are declined automatically. */
+  offerRate: 2,
+  offerBurst: 10,
+  /** Offers waiting for an answer at once; more are declined automatically. */
+  pendingOffers: 4,
+  /** Files in one offer; an offer with more is declined as a whole. */
+  filesPerOffer: 1000,
+  /**
+   * Where received files cannot go to disk (no OPFS: plain HTTP on a LAN address is not a secure context),
+   * they are assembled in memory: at most this many bytes across the transfers in progress, so an offer
+   * larger than what is left is declined automatically.
+   */
+  memoryBudget: 512 << 20,
+  /** Ended incoming transfers a Peer keeps in `incoming` (the oldest are forgotten). */
+  keepEnded: 50,
+  /** A chat timestamp further than this from the receiver's clock is replaced by the time of arrival. */
+  chatClockSkewMs: 24 * 3600 * 1000,
+};
+
+/** A token bucket: `take()` is true at most `rate` times a second, after a burst of `burst`. */
+export class RateLimit {
+  /**
+   * @param {number} rate
+   * @param {number} burst
+   */
+  constructor(rate, burst) {
+    this.rate = rate;
+    this.burst = burst;
+    this.tokens = burst;
+    this.at = Date.now();
+    /** How many take() refused, in all. */
+    this.dropped = 0;
+    this.noticed = -Infinity;
+  }
+
+  /** @returns {boolean} whether one more is allowed now */
+  take() {
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.rate) / 1000);
+    this.at = now;
+    if (this.tokens >= 1) {
+      this.tokens--;
+      return true;
+    }
+    this.dropped++;
+    return false;
+  }
+
+  /**
+   * After a refusal: whether to tell the person, at most once every `everyMs`.
+   * @param {number} [everyMs]
+   * @returns {boolean}
+   */
+  notice(everyMs = 10000) {
+    const now = Date.now();
+    if (now - this.noticed < everyMs) return false;
+    this.noticed = now;
+    return true;
+  }
+}
+
+/** @type {WeakMap<object, Map<string, RateLimit>>} */
+const limiters = new WeakMap();
+
+/**
+ * The rate limit of one kind of message from one peer, created on first use.
+ * @param {object} owner the Peer
+ * @param {'chat'|'offer'} kind
+ * @returns {RateLimit}
+ */
+export function rateLimit(owner, kind) {
+  let m = limiters.get(owner);
+  if (!m) limiters.set(owner, (m = new Map()));
+  let r = m.get(kind);
+  if (!r) {
+    r = kind === 'chat' ? new RateLimit(LIMITS.chatRate, LIMITS.chatBurst) : new RateLimit(LIMITS.offerRate, LIMITS.offerBurst);
+    m.set(kind, r);
+  }
+  return r;
+}
+
+/**
+ * A received chat timestamp, or the time of arrival when it is not a usable time near the receiver's clock
+ * (a stranger's `ts` may be anything: `Date` throws on values beyond ±8.64e15).
+ * @param {any} ts
+ * @returns {number}
+ */
+export function chatTime(ts) {
+  const now = Date.now();
+  return Number.isSafeInteger(ts) && Math.abs(ts - now) <= LIMITS.chatClockSkewMs ? ts : now;
+}
+
+/**
  * @typedef {{name: string, size: number, type: string}} FileMeta
  * @typedef {{index: number, name: string, size: number, type: string, sha256: string,
  *   file?: File | Blob, storage?: 'opfs'|'memory'}} FileResult
@@ -84,8 +186,10 @@ export class Transfer extends Emitter {
     this.eta = null;
     /** @type {TransferState} */
     this.state = 'offered';
-    /** Human-readable reason when failed or cancelled. */
+    /** Human-readable reason when failed or cancelled, or declined automatically. */
     this.error = '';
+    /** Declined by a limit, not by a person (`error` says why). */
+    this.autoDeclined = false;
     /** @type {FileResult[]} */
     this.results = [];
     this.startedAt = 0;
