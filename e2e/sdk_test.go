@@ -2,9 +2,10 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -79,35 +80,57 @@ func sha256Speed(t *testing.T, p *page) {
 	}
 }
 
-// goVerificationCode is docs/datachannel.md's algorithm, written independently of the SDK.
-func goVerificationCode(t testing.TB, sdpA, sdpB string) string {
-	t.Helper()
-	re := regexp.MustCompile(`(?mi)^a=fingerprint:sha-256[ \t]+([0-9A-Fa-f:]+)`)
-	var fps []string
-	for _, sdp := range []string{sdpA, sdpB} {
-		m := re.FindStringSubmatch(sdp)
-		if m == nil {
-			t.Fatalf("no sha-256 fingerprint in SDP:\n%s", sdp)
-		}
-		fps = append(fps, strings.ToUpper(m[1]))
-	}
+// goVerificationCode is docs/datachannel.md's algorithm, written independently of the SDK and of the Go peer:
+// the two certificates' SHA-256 fingerprints (either order) and the offerer's and answerer's nonces.
+func goVerificationCode(fpA, fpB, offererNonce, answererNonce string) string {
+	fps := []string{strings.ToUpper(fpA), strings.ToUpper(fpB)}
 	sort.Strings(fps)
-	sum := sha256.Sum256([]byte("p2plobby-verify-v1\n" + fps[0] + "\n" + fps[1]))
+	sum := sha256.Sum256([]byte("p2plobby-verify-v2\n" + fps[0] + "\n" + fps[1] + "\n" + offererNonce + "\n" + answererNonce))
 	code := fmt.Sprintf("%06d", binary.BigEndian.Uint32(sum[:4])%1_000_000)
 	return code[:3] + " " + code[3:]
 }
 
+// derFingerprint is the SHA-256 fingerprint of a base64 DER certificate, "AB:CD:…".
+func derFingerprint(t testing.TB, b64 string) string {
+	t.Helper()
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(der) == 0 {
+		t.Fatalf("certificate %q: %v", b64, err)
+	}
+	sum := sha256.Sum256(der)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(parts, ":")
+}
+
 func verificationCodeMatchesGo(t *testing.T, p *page) {
-	local := "v=0\r\na=fingerprint:sha-256 ab:cd:" + strings.Repeat("01:", 29) + "ef\r\n"
-	remote := "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=fingerprint:sha-256 " +
-		strings.Repeat("FE:", 31) + "00\r\na=fingerprint:sha-256 11:22\r\n"
-	var got [2]string
+	// docs/datachannel.md's test vector.
+	const (
+		fpA, fpB = "6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08",
+			"3D:F9:E5:96:10:9A:1B:2C:79:F0:67:95:43:B3:47:E9:29:7D:A0:57:A6:C8:5C:F2:DA:41:B8:4A:DA:5E:EE:3A"
+		nO = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+		nA = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+	)
+	var got struct{ AB, BA, Commit, Empty string }
 	p.eval(fmt.Sprintf(`(async () => {
-		const { verificationCode } = await import('/sdk/verify.js');
-		return [verificationCode(%s, %s), verificationCode(%[2]s, %[1]s)];
-	})()`, jsString(local), jsString(remote)), &got)
-	want := goVerificationCode(t, local, remote)
-	if got[0] != want || got[1] != want {
-		t.Fatalf("JS codes %q, Go code %q", got, want)
+		const v = await import('/sdk/verify.js');
+		return {ab: v.verificationCode(%[1]s, %[2]s, %[3]s, %[4]s), ba: v.verificationCode(%[2]s, %[1]s.toLowerCase(), %[3]s, %[4]s),
+			commit: v.sasCommitment(%[3]s), empty: v.certFingerprint(new Uint8Array(0))};
+	})()`, jsString(fpA), jsString(fpB), jsString(nO), jsString(nA)), &got)
+	want := goVerificationCode(fpA, fpB, nO, nA)
+	if want != "254 896" {
+		t.Fatalf("the Go reference gives %q for the documented vector, want 254 896", want)
+	}
+	if got.AB != want || got.BA != want {
+		t.Errorf("JS codes %q and %q, want %q", got.AB, got.BA, want)
+	}
+	commit := sha256.Sum256([]byte("p2plobby-sas-commit-v2\n" + nO))
+	if got.Commit != hex.EncodeToString(commit[:]) {
+		t.Errorf("JS commitment %q", got.Commit)
+	}
+	if got.Empty != "E3:B0:C4:42:98:FC:1C:14:9A:FB:F4:C8:99:6F:B9:24:27:AE:41:E4:64:9B:93:4C:A4:95:99:1B:78:52:B8:55" {
+		t.Errorf("JS fingerprint of nothing: %q", got.Empty)
 	}
 }

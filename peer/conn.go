@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ const (
 	maxChunk       = 256 << 10 // also the max-message-size this side announces
 	highWater      = 4 << 20
 	lowWater       = 1 << 20
+	ctrlBuffer     = 16 << 10 // control messages are read into this, or once into maxChunk when larger
 	chatBuffer     = 1024
 	transferBuffer = 64
 	byeDrain       = 300 * time.Millisecond
@@ -50,11 +52,14 @@ type Conn struct {
 
 	mu    sync.Mutex
 	agent string
+	sas   *sas
 	out   map[string]*outgoing
 	in    map[string]*IncomingTransfer
 }
 
-func (s *session) newConn(pc *webrtc.PeerConnection, ch *channel) (*Conn, error) {
+// newConn starts the control channel's conversation (hello, the verification code's exchange) and returns once
+// the code is known, so that VerificationCode is set from the start.
+func (s *session) newConn(ctx context.Context, pc *webrtc.PeerConnection, ch *channel) (*Conn, error) {
 	c := &Conn{
 		s:         s,
 		pc:        pc,
@@ -65,9 +70,12 @@ func (s *session) newConn(pc *webrtc.PeerConnection, ch *channel) (*Conn, error)
 		out:       make(map[string]*outgoing),
 		in:        make(map[string]*IncomingTransfer),
 	}
-	if l, r := pc.LocalDescription(), pc.RemoteDescription(); l != nil && r != nil {
-		c.code = verificationCode(l.SDP, r.SDP)
+	local, remote, err := dtlsFingerprints(pc)
+	if err != nil {
+		ch.rwc.Close()
+		return nil, s.fail(fmt.Errorf("%w: %w", ErrConnectionFailed, err))
 	}
+	c.sas = newSAS(s.offerer, local, remote)
 	s.mu.Lock()
 	select {
 	case <-s.done:
@@ -82,6 +90,24 @@ func (s *session) newConn(pc *webrtc.PeerConnection, ch *channel) (*Conn, error)
 	if err := c.sendCtrl(&ctrlMsg{T: tHello, V: protocolVersion, Agent: agent}); err != nil {
 		return nil, s.fail(err)
 	}
+	if first := c.sas.start(); first != nil {
+		if err := c.sendCtrl(first); err != nil {
+			return nil, s.fail(err)
+		}
+	}
+	select {
+	case <-c.sas.done:
+	case <-s.done:
+		return nil, s.err
+	case <-ctx.Done():
+		return nil, s.fail(fmt.Errorf("%w: no verification code: %w", ErrConnectionFailed, context.Cause(ctx)))
+	}
+	c.mu.Lock()
+	c.code, err = c.sas.code, c.sas.err
+	c.mu.Unlock()
+	if err != nil {
+		return nil, s.fail(err)
+	}
 	c.log.Debug("connected", "sid", s.sid, "code", c.code)
 	return c, nil
 }
@@ -91,7 +117,11 @@ func (c *Conn) Peer() Member { return c.s.peer }
 
 // VerificationCode returns the six-digit code ("123 456") that both people should see; read it aloud to rule
 // out a man in the middle (docs/datachannel.md, verification code).
-func (c *Conn) VerificationCode() string { return c.code }
+func (c *Conn) VerificationCode() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.code
+}
 
 // RemoteAgent returns the agent the other side announced in its hello (e.g. "p2plobby-js/1"); empty until then.
 func (c *Conn) RemoteAgent() string {
@@ -175,12 +205,18 @@ func (c *Conn) readControl() {
 		close(c.chat)
 		close(c.transfers)
 	}()
-	buf := make([]byte, 16<<10)
+	buf := make([]byte, ctrlBuffer)
 	for {
 		n, isString, err := c.ctrl.rwc.ReadDataChannel(buf)
-		if errors.Is(err, io.ErrShortBuffer) && n <= maxChunk {
-			buf = make([]byte, n)
-			continue
+		if errors.Is(err, io.ErrShortBuffer) {
+			// pion does not say how large the message is (n is 0) and keeps it queued: read it again into a
+			// buffer of the largest message this side accepts.
+			if len(buf) < maxChunk {
+				buf = make([]byte, maxChunk)
+				continue
+			}
+			c.s.end(fmt.Errorf("%w: control message over %d bytes", ErrProtocol, maxChunk))
+			return
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -194,7 +230,11 @@ func (c *Conn) readControl() {
 			continue
 		}
 		var m ctrlMsg
-		if err := json.Unmarshal(buf[:n], &m); err != nil {
+		err = json.Unmarshal(buf[:n], &m)
+		if len(buf) > ctrlBuffer {
+			buf = make([]byte, ctrlBuffer) // an idle connection keeps 16 KiB, not 256
+		}
+		if err != nil {
 			c.log.Debug("ignoring a malformed control message", "err", err)
 			continue
 		}
@@ -222,6 +262,19 @@ func (c *Conn) handle(m *ctrlMsg) {
 		case c.chat <- msg:
 		default:
 			c.log.Warn("chat not read; dropping a message")
+		}
+	case tSASCommit, tSASNonce, tSASReveal:
+		c.mu.Lock()
+		reply, err := c.sas.receive(m)
+		c.mu.Unlock()
+		if err != nil {
+			c.s.end(err)
+			return
+		}
+		if reply != nil {
+			if err := c.sendCtrl(reply); err != nil {
+				c.s.end(err)
+			}
 		}
 	case tFiles:
 		c.proposed(m)

@@ -9,8 +9,13 @@
 //   - [Client.Request] asks a member for a connection and returns a [Conn] once it accepts;
 //   - an [IncomingRequest] event carries a [Request] to Accept or Decline;
 //   - on a Conn, [Conn.SendChat] and [Conn.Chat] chat, [Conn.SendFiles] sends files, and [Conn.Transfers]
-//     delivers the other side's proposals ([IncomingTransfer]) to Accept into a directory or Decline;
+//     delivers the other side's proposals ([IncomingTransfer]) to Accept into a directory (or
+//     [IncomingTransfer.AcceptWith], with size and count limits and inactivity timeouts) or Decline;
 //   - [Conn.VerificationCode] is the six-digit code both people can compare; [Conn.Close] hangs up.
+//
+// The other side is a stranger: everything it sends is checked. The verification code comes from the
+// certificates of the DTLS session and a committed nonce exchange, so nobody in the middle can make two codes
+// match (docs/security.md); Request and Accept return once it is known.
 //
 // Consent comes first: nothing is negotiated before the other side accepts a request, and no file is written
 // before this side accepts a transfer. Files stream in constant memory, paced by the data channel's buffered

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/p2plobby/p2plobby/internal/lobbytest"
@@ -152,88 +150,10 @@ func TestSeedClientOffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-
-	u, _ := lobbyURL(url, room, "")
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	var self sigMsg
-	if err := ws.ReadJSON(&self); err != nil || self.Kind != kindSelfConnected {
-		t.Fatalf("self-connected: %v %+v", err, self)
-	}
-	if _, err := b.WaitMember(ctx, func(m Member) bool { return m.ID == self.ID }); err != nil {
-		t.Fatal(err)
-	}
-
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	msgs := make(chan webrtc.DataChannelMessage, 10)
-	dc, _ := pc.CreateDataChannel("p2plobby", nil)
-	dc.OnMessage(func(m webrtc.DataChannelMessage) { msgs <- m })
-	dc.OnOpen(func() { dc.SendText(`{"t":"chat","id":"1","text":"from the seed","ts":1}`) })
-	wsMu := make(chan struct{}, 1)
-	send := func(v any) {
-		wsMu <- struct{}{}
-		ws.WriteJSON(v)
-		<-wsMu
-	}
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c != nil {
-			send(map[string]any{"toId": b.ID(), "fromId": self.ID, "candidate": c.ToJSON()})
-		}
+	r := dialRaw(t, ctx, url, room, b, nil, func(dc *webrtc.DataChannel) {
+		dc.SendText(`{"t":"chat","id":"1","text":"from the seed","ts":1}`)
 	})
-	offer, _ := pc.CreateOffer(nil)
-	pc.SetLocalDescription(offer)
-	send(map[string]any{"toId": b.ID(), "fromId": self.ID, "offer": offer})
-
-	var req *Request
-	for ev := range b.Events() {
-		if ev.Kind == IncomingRequest {
-			req = ev.Request
-			break
-		}
-	}
-	if req == nil || req.From.ID != self.ID {
-		t.Fatalf("request %+v", req)
-	}
-	accepted := make(chan *Conn, 1)
-	go func() {
-		c, err := req.Accept(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
-	// The seed client reads the answer and the candidates.
-	go func() {
-		for {
-			var m sigMsg
-			if err := ws.ReadJSON(&m); err != nil {
-				return
-			}
-			switch {
-			case m.Kind == kindAccept:
-				t.Error("a seed client got an accept it does not know")
-			case m.Answer != nil:
-				pc.SetRemoteDescription(*m.Answer)
-			case m.Candidate != nil:
-				pc.AddICECandidate(*m.Candidate)
-			}
-		}
-	}()
-	conn := <-accepted
-	if conn == nil {
-		t.FailNow()
-	}
+	conn := acceptRaw(t, ctx, b, r)
 	select {
 	case m := <-conn.Chat():
 		if m.Text != "from the seed" {
@@ -243,9 +163,9 @@ func TestSeedClientOffer(t *testing.T) {
 		t.Fatal("no chat from the seed client")
 	}
 	select {
-	case m := <-msgs:
+	case m := <-r.msgs:
 		var hello ctrlMsg
-		if json.Unmarshal(m.Data, &hello); !m.IsString || hello.T != tHello || hello.V != 1 {
+		if json.Unmarshal(m.Data, &hello); !m.IsString || hello.T != tHello || hello.V != protocolVersion {
 			t.Errorf("first message %q", m.Data)
 		}
 	case <-ctx.Done():

@@ -368,7 +368,7 @@ func (s *session) connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	return s.newConn(pc, ch)
+	return s.newConn(ctx, pc, ch)
 }
 
 // accept runs the accepter's side: accept, then answer the requester's offer.
@@ -418,7 +418,7 @@ func (s *session) accept(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	return s.newConn(pc, ch)
+	return s.newConn(ctx, pc, ch)
 }
 
 func (s *session) decline() error {

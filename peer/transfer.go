@@ -112,6 +112,9 @@ func (c *Conn) SendFiles(ctx context.Context, files []FileSource, progress func(
 			case tAccept:
 				answered = true
 			case tDecline:
+				if m.Reason != "" { // e.g. a limit of the receiver's; the other side's words, shown as they are
+					return fmt.Errorf("%w: %s", ErrDeclined, truncateUTF8(m.Reason, 200))
+				}
 				return ErrDeclined
 			case tCancel:
 				return canceledErr(m.Reason)

@@ -53,6 +53,8 @@ type ctrlMsg struct {
 	Code    string     `json:"code,omitempty"`
 	Message string     `json:"message,omitempty"`
 	SHA256  string     `json:"sha256,omitempty"`
+	H       string     `json:"h,omitempty"` // sas-commit: SHA-256 of the offerer's nonce, hex
+	N       string     `json:"n,omitempty"` // sas-nonce, sas-reveal: a nonce, hex
 }
 
 // Control message types (docs/datachannel.md).
@@ -67,6 +69,10 @@ const (
 	tFailed   = "failed"
 	tBye      = "bye"
 	tEOF      = "eof"
+
+	tSASCommit = "sas-commit"
+	tSASNonce  = "sas-nonce"
+	tSASReveal = "sas-reveal"
 )
 
 // Failure codes of {"t":"failed"}.
@@ -79,7 +85,7 @@ const (
 const (
 	controlLabel    = "p2plobby"
 	fileLabelPrefix = "file:"
-	protocolVersion = 1
+	protocolVersion = 2
 	agent           = "p2plobby-go/1"
 )
 

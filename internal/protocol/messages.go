@@ -19,6 +19,7 @@ const (
 	KindAccept  = "accept"
 	KindDecline = "decline"
 	KindHangup  = "hangup"
+	KindRejoin  = "rejoin" // the sender is someone already connected to the target, back under a new id
 )
 
 // PongFrame is the server's answer to {"kind":"ping"}.
@@ -109,7 +110,7 @@ func AppendRelay(b []byte, r *Relay, fromID string) []byte {
 }
 
 func relayKind(k string) bool {
-	return k == KindRequest || k == KindAccept || k == KindDecline || k == KindHangup
+	return k == KindRequest || k == KindAccept || k == KindDecline || k == KindHangup || k == KindRejoin
 }
 
 func quoteShort(s string) string {

@@ -18,6 +18,7 @@ func TestDecode(t *testing.T) {
 		{`{"toId":"B","candidate":{"candidate":"c","sdpMid":"0"}}`, "", "candidate", `{"candidate":"c","sdpMid":"0"}`},
 		{`{"toId":"B","kind":"request","sid":"s1"}`, "", "request", ""},
 		{`{"toId":"B","kind":"hangup"}`, "", "hangup", ""},
+		{`{"toId":"B","kind":"rejoin","sid":"k3y"}`, "", "rejoin", ""},
 		{` {"kind":"ping"}`, "", "ping", ""},
 		{`{"toId":"B","offer":{},"fromId":{"forged":true}}`, "", "offer", `{}`},
 		{`not json`, CodeBadJSON, "", ""},

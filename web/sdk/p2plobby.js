@@ -8,11 +8,11 @@ import { randomId } from './transfer.js';
 
 export { Peer } from './peer.js';
 export { Sha256, sha256, toHex } from './sha256.js';
-export { Transfer } from './transfer.js';
+export { LIMITS, Transfer } from './transfer.js';
 export { OutgoingTransfer } from './outgoing.js';
 export { IncomingTransfer } from './incoming.js';
-export { fingerprint, verificationCode } from './verify.js';
-export { safeName } from './sink.js';
+export { certFingerprint, dtlsFingerprints, sasCommitment, verificationCode } from './verify.js';
+export { STORED_TYPE, safeName } from './sink.js';
 export { readPath, describePath } from './path.js';
 export { netcheck } from './netcheck.js';
 
@@ -58,6 +58,8 @@ export class Lobby extends Emitter {
     this.relayOnly = !!opts.relayOnly;
     /** @type {{sent: number, resolve: (ms: number) => void}[]} pings waiting for their pong */
     this.pings = [];
+    /** @type {Map<Peer, string>} member ids connections claimed over the data channel, not yet answered */
+    this.hints = new Map();
     /** @type {Map<string, Member>} the other members, by id */
     this.members = new Map();
     /** @type {Map<string, Peer>} connections and requests, by the other member's id */
@@ -202,9 +204,9 @@ export class Lobby extends Emitter {
       chunkSize: this.opts.chunkSize,
     });
     peer.on('state', (s) => {
-      if (s === 'connected' && this.id) peer.sendControl({ t: 'member', id: this.id });
+      if (s === 'connected' && this.id) peer.sendControl({ t: 'member', id: this.id, key: peer.linkKey });
     });
-    peer.on('member', (newId) => this.#rekey(peer, newId));
+    peer.on('member', (hintId) => this.#onMemberHint(peer, hintId));
     this.peers.set(id, peer);
     this.emit('peer', peer);
     if (state === 'incoming') this.emit('request', peer);
@@ -212,7 +214,49 @@ export class Lobby extends Emitter {
   }
 
   /**
-   * The other side rejoined the lobby under a new id (told over the data channel): follow it.
+   * The other side says over the data channel that its lobby id is now hintId. That is only a claim: answer it
+   * through the lobby, where the server stamps who sends what, with the key this side gave that connection,
+   * so the other side can check it is us (and learn our id).
+   * @param {Peer} peer
+   * @param {string} hintId
+   */
+  #onMemberHint(peer, hintId) {
+    if (hintId === this.id) return;
+    this.hints.set(peer, hintId);
+    this.#answerHint(peer);
+  }
+
+  /**
+   * Sends the rejoin a member hint asked for, once that member is in our view of the room (the hint may travel
+   * faster than the lobby's news, or come while we are reconnecting ourselves).
+   * @param {Peer} peer
+   */
+  #answerHint(peer) {
+    const hintId = this.hints.get(peer);
+    if (hintId === undefined || peer.state !== 'connected') {
+      this.hints.delete(peer);
+      return;
+    }
+    if (this.members.has(hintId) && this.signaling.send({ toId: hintId, kind: 'rejoin', sid: peer.linkKey })) this.hints.delete(peer);
+  }
+
+  /**
+   * Someone in the lobby proved, with the key a connection of ours gave them, that they are the other end of
+   * it: follow them to their current id (the server stamped it).
+   * @param {string} from
+   * @param {string} key
+   */
+  #onRejoin(from, key) {
+    for (const p of this.peers.values()) {
+      if (p.state === 'connected' && p.remoteKey !== null && p.remoteKey === key) {
+        this.#rekey(p, from);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Files a connection under the other side's new lobby id, proven through the lobby (#onRejoin).
    * @param {Peer} peer
    * @param {string} newId
    */
@@ -251,7 +295,10 @@ export class Lobby extends Emitter {
         this.members = new Map();
         for (const p of this.peers.values()) {
           p.setOnline(false);
-          if (p.state === 'connected') p.sendControl({ t: 'member', id: this.id });
+          if (p.state !== 'connected') continue;
+          // Back under a new id: tell the other side (a claim), and prove it through the lobby (its last id).
+          p.sendControl({ t: 'member', id: this.id, key: p.linkKey });
+          this.signaling.send({ toId: p.id, kind: 'rejoin', sid: p.linkKey });
         }
         this.emit('self', { id: this.id, name: msg.name ?? this.name, room: this.room, iceServers: this.iceServers });
         this.emit('members', []);
@@ -260,6 +307,7 @@ export class Lobby extends Emitter {
         if (typeof msg.id !== 'string' || msg.id === this.id) return;
         const m = { id: msg.id, name: typeof msg.name === 'string' ? msg.name : '' };
         this.members.set(m.id, m);
+        for (const [hinted, id] of this.hints) if (id === m.id) this.#answerHint(hinted);
         const p = this.peers.get(m.id);
         if (p) {
           if (m.name) p.name = m.name;
@@ -322,6 +370,10 @@ export class Lobby extends Emitter {
     const member = this.members.get(from);
     if (!member) return; // from someone who already left
     const sid = typeof msg.sid === 'string' ? msg.sid : undefined;
+    if (msg.kind === 'rejoin') {
+      if (sid) this.#onRejoin(from, sid);
+      return;
+    }
     const peer = this.peers.get(from);
     const live = peer && !peer.ended ? peer : null;
     if (msg.kind === 'request') {

@@ -1,14 +1,16 @@
 // One WebRTC connection to one other member: the consent flow's state machine, the RTCPeerConnection with
 // trickle ICE, the `p2plobby` control channel (chat, transfer control) and the file transfers.
 import { Emitter } from './emitter.js';
-import { IncomingTransfer, parseOffer } from './incoming.js';
+import { IncomingTransfer, receiveOffer } from './incoming.js';
 import { OutgoingTransfer } from './outgoing.js';
 import { readPath } from './path.js';
-import { DEFAULT_CHUNK, MAX_CHUNK, randomId } from './transfer.js';
-import { verificationCode } from './verify.js';
+import { DEFAULT_CHUNK, MAX_CHUNK, chatTime, randomId, rateLimit } from './transfer.js';
+import { dtlsFingerprints, sasCommitment, sasNonce, validSasHex, verificationCode } from './verify.js';
 
 /** How long accepting may take to become a working connection before it counts as failed. */
 const CONNECT_TIMEOUT_MS = 30000;
+/** How long the verification code's exchange may take once the control channel is open. */
+const SAS_TIMEOUT_MS = 15000;
 /** Chat text limit (docs/datachannel.md): 16 KiB of UTF-8. */
 const MAX_CHAT_BYTES = 16 << 10;
 
@@ -49,6 +51,7 @@ const MAX_CHAT_BYTES = 16 << 10;
  * - `verify` string, the verification code, once connected
  * - `online` boolean, whether the peer is currently in the lobby (a connection outlives the lobby)
  * - `path` PeerPath: the network path in use, once connected and whenever ICE switches to another pair
+ * - `limited` {kind: 'chat'|'offer', reason}: the other side went over a limit (see LIMITS), at most every 10 s
  */
 export class Peer extends Emitter {
   /** @param {PeerInit} init */
@@ -84,6 +87,12 @@ export class Peer extends Emitter {
     this.leftLobby = false;
     /** The other side's agent string from `hello`. */
     this.agent = '';
+    /** A secret this side gives the other over the connection; sent back through the lobby, it proves who rejoined. */
+    this.linkKey = randomId() + randomId();
+    /** @type {string | null} the secret the other side gave us, once it did */
+    this.remoteKey = null;
+    /** @type {{mine: string, commit: string, theirs: string, fps: {local: string, remote: string} | null, over: boolean} | null} */
+    this.sas = null;
     /** @type {import('./path.js').PeerPath | null} the network path in use (see readPath), once connected */
     this.path = null;
     /** @type {import('./transfer.js').TransferLink} */
@@ -379,11 +388,73 @@ export class Peer extends Emitter {
     if (this.ended) return;
     clearTimeout(this.timer);
     const pc = /** @type {RTCPeerConnection} */ (this.pc);
-    this.verificationCode = verificationCode(pc.localDescription?.sdp ?? '', pc.remoteDescription?.sdp ?? '');
-    this.sendControl({ t: 'hello', v: 1, agent: 'p2plobby-js/1' });
+    this.sendControl({ t: 'hello', v: 2, agent: 'p2plobby-js/1' });
+    this.#startSas(pc);
     this.#setState('connected');
-    if (this.verificationCode) this.emit('verify', this.verificationCode);
     this.#watchPath(pc);
+  }
+
+  /**
+   * Starts the verification code's exchange (docs/datachannel.md): the offerer commits to a nonce, the answerer
+   * answers with its own, the offerer reveals; the code hashes both certificates of the DTLS session (read from
+   * the stats, never from the SDP) and both nonces.
+   * @param {RTCPeerConnection} pc
+   */
+  async #startSas(pc) {
+    const sas = { mine: sasNonce(), commit: '', theirs: '', fps: /** @type {{local: string, remote: string} | null} */ (null), over: false };
+    this.sas = sas;
+    if (this.initiator) this.sendControl({ t: 'sas-commit', h: sasCommitment(sas.mine) });
+    const timer = setTimeout(() => {
+      if (!sas.over && this.sas === sas) this.#sasFail('no answer from the other side');
+    }, SAS_TIMEOUT_MS);
+    try {
+      sas.fps = await dtlsFingerprints(pc);
+    } catch {
+      sas.fps = null;
+    }
+    if (this.sas !== sas || sas.over) return clearTimeout(timer);
+    if (!sas.fps) {
+      clearTimeout(timer);
+      return this.#sasFail("the browser does not tell this connection's certificates");
+    }
+    this.#sasFinish();
+    if (sas.over) clearTimeout(timer);
+  }
+
+  /** @param {any} msg a sas-commit, sas-nonce or sas-reveal message */
+  #onSas(msg) {
+    const sas = this.sas;
+    if (!sas || sas.over) return this.#sasFail(`an unexpected ${msg.t}`);
+    if (!this.initiator && msg.t === 'sas-commit' && !sas.commit && validSasHex(msg.h)) {
+      sas.commit = msg.h;
+      this.sendControl({ t: 'sas-nonce', n: sas.mine });
+    } else if (this.initiator && msg.t === 'sas-nonce' && !sas.theirs && validSasHex(msg.n)) {
+      sas.theirs = msg.n;
+      this.sendControl({ t: 'sas-reveal', n: sas.mine });
+      this.#sasFinish();
+    } else if (!this.initiator && msg.t === 'sas-reveal' && sas.commit && !sas.theirs && validSasHex(msg.n)) {
+      if (sasCommitment(msg.n) !== sas.commit) return this.#sasFail('the other side broke its commitment');
+      sas.theirs = msg.n;
+      this.#sasFinish();
+    } else {
+      this.#sasFail(`an unexpected ${msg.t}`);
+    }
+  }
+
+  /** Sets the code once the nonces and the certificates are known. */
+  #sasFinish() {
+    const sas = this.sas;
+    if (!sas || sas.over || !sas.fps || !sas.theirs) return;
+    sas.over = true;
+    const [offerer, answerer] = this.initiator ? [sas.mine, sas.theirs] : [sas.theirs, sas.mine];
+    this.verificationCode = verificationCode(sas.fps.local, sas.fps.remote, offerer, answerer);
+    this.emit('verify', this.verificationCode);
+  }
+
+  /** @param {string} why */
+  #sasFail(why) {
+    if (this.sas) this.sas.over = true;
+    this.close('failed', `No verification code (${why}), so nobody could check this connection: it was closed.`);
   }
 
   /**
@@ -410,22 +481,36 @@ export class Peer extends Emitter {
       case 'hello':
         this.agent = String(msg.agent ?? '').slice(0, 100);
         break;
-      case 'chat':
-        if (typeof msg.text === 'string') {
-          const ts = Number.isFinite(msg.ts) ? msg.ts : Date.now();
-          this.emit('chat', { id: String(msg.id ?? ''), text: msg.text.slice(0, MAX_CHAT_BYTES), ts, self: false });
+      case 'chat': {
+        if (typeof msg.text !== 'string') break;
+        const rate = rateLimit(this, 'chat'); // LIMITS.chatRate per second after a burst of LIMITS.chatBurst
+        if (!rate.take()) {
+          if (rate.notice()) this.emit('limited', { kind: 'chat', reason: 'Messages arrive too fast: some were dropped.' });
+          break;
         }
+        const text = msg.text.slice(0, MAX_CHAT_BYTES);
+        this.emit('chat', { id: String(msg.id ?? '').slice(0, 64), text, ts: chatTime(msg.ts), self: false });
         break;
+      }
       case 'member':
+        // A hint only: the other side's claim of its lobby id is never trusted (Lobby checks it through the
+        // lobby, see rejoin). The key is remembered once.
+        if (this.remoteKey === null && typeof msg.key === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(msg.key)) this.remoteKey = msg.key;
         if (typeof msg.id === 'string' && msg.id && msg.id.length <= 64) this.emit('member', msg.id);
+        break;
+      case 'sas-commit':
+      case 'sas-nonce':
+      case 'sas-reveal':
+        this.#onSas(msg);
         break;
       case 'bye':
         this.close('closed', `${this.label} hung up.`);
         break;
       case 'files': {
-        const files = parseOffer(msg);
-        if (!files || this.incoming.has(msg.tid)) break;
-        const t = new IncomingTransfer(this.link, msg.tid, files);
+        // Within LIMITS (pending offers, offer rate, files per offer, memory): others are declined with a reason.
+        const { transfer: t, limited } = receiveOffer(this.link, msg, this.incoming, this);
+        if (limited) this.emit('limited', { kind: 'offer', reason: limited });
+        if (!t) break;
         this.incoming.set(t.tid, t);
         this.emit('transfer', t);
         break;
