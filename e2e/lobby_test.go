@@ -42,11 +42,21 @@ func TestRequestAcceptChat(t *testing.T) {
 	if codes[0] != codes[1] || len(codes[0]) != 7 {
 		t.Fatalf("verification codes differ or malformed: Alice sees %q, Bob sees %q", codes[0], codes[1])
 	}
-	// The code is the one the documented algorithm gives for the fingerprints actually negotiated.
-	var sdp [2]string
-	alice.eval(`(() => { const pc = [...window.p2plobby.lobby.peers.values()][0].pc;
-		return [pc.localDescription.sdp, pc.remoteDescription.sdp] })()`, &sdp)
-	if want := goVerificationCode(t, sdp[0], sdp[1]); codes[0] != want {
+	// The code is the one the documented algorithm gives for the certificates of the DTLS session (from the
+	// browser's stats) and the nonces the two exchanged.
+	var neg struct {
+		Local, Remote, Mine, Theirs string
+		Initiator                   bool
+	}
+	alice.eval(`(async () => { const p = [...window.p2plobby.lobby.peers.values()][0]; const st = await p.pc.getStats();
+		let tr; st.forEach(r => { if (r.type === 'transport' && r.localCertificateId) tr = r });
+		return {local: st.get(tr.localCertificateId).base64Certificate, remote: st.get(tr.remoteCertificateId).base64Certificate,
+			mine: p.sas.mine, theirs: p.sas.theirs, initiator: p.initiator} })()`, &neg)
+	offerer, answerer := neg.Mine, neg.Theirs
+	if !neg.Initiator {
+		offerer, answerer = answerer, offerer
+	}
+	if want := goVerificationCode(derFingerprint(t, neg.Local), derFingerprint(t, neg.Remote), offerer, answerer); codes[0] != want {
 		t.Fatalf("page shows %q, the documented algorithm gives %q", codes[0], want)
 	}
 
@@ -168,17 +178,64 @@ func TestSimultaneousRequests(t *testing.T) {
 	bob := open(t, s, "glare", "Bob")
 	alice.waitFor("Alice sees Bob", rowState("Bob")+` === 'idle'`, 20*time.Second)
 	bob.waitFor("Bob sees Alice", rowState("Alice")+` === 'idle'`, 20*time.Second)
-	// Both ask at the same moment: both have consented, so they end up connected once, not deadlocked.
+	var ids [2]string
+	alice.eval(`window.p2plobby.lobby.id`, &ids[0])
+	bob.eval(`window.p2plobby.lobby.id`, &ids[1])
+	// Both ask before either has heard the other's request, whatever the timing: each page holds its incoming
+	// lobby messages (glare_test.go), then asks, and only then are the held messages delivered.
+	alice.eval(holdLobbyJS, nil)
+	bob.eval(holdLobbyJS, nil)
 	requestJS := `(() => { const l = window.p2plobby.lobby; l.request([...l.members.keys()][0]); return true })()`
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bob.tryEval(requestJS, nil)
-	}()
 	alice.eval(requestJS, nil)
-	<-done
+	bob.eval(requestJS, nil)
+	alice.waitFor("Bob's request waits, unseen, for Alice", heldRequestJS, 10*time.Second)
+	bob.waitFor("Alice's request waits, unseen, for Bob", heldRequestJS, 10*time.Second)
+	// Now both are requesting at once, each with the other's request in flight.
+	alice.waitFor("Alice requesting", rowState("Bob")+` === 'requesting'`, 5*time.Second)
+	bob.waitFor("Bob requesting", rowState("Alice")+` === 'requesting'`, 5*time.Second)
+	alice.eval(releaseLobbyJS, nil)
+	bob.eval(releaseLobbyJS, nil)
+	// Both have consented, so they end up connected once, not deadlocked.
 	alice.waitFor("Alice connected", rowState("Bob")+` === 'connected'`, 20*time.Second)
 	bob.waitFor("Bob connected", rowState("Alice")+` === 'connected'`, 20*time.Second)
+	type session struct {
+		N         int
+		State     string
+		Sid       string
+		Initiator bool
+		Convos    int
+	}
+	var got [2]session
+	for i, side := range []struct {
+		p     *page
+		other string
+	}{{alice, "Bob"}, {bob, "Alice"}} {
+		// The collision really happened: the other's request reached this side while it was itself requesting,
+		// and no second session (a Peer for an incoming request) was created for it.
+		r := side.p.glare(t)
+		if len(r.Requests) != 1 || r.Requests[0].From != ids[1-i] || r.Requests[0].State != "requesting" {
+			t.Fatalf("%s: the requests did not cross: requests seen %+v (want one from %s, seen while 'requesting')", side.p.name, r.Requests, ids[1-i])
+		}
+		if r.Peers != 1 {
+			t.Fatalf("%s: %d sessions created, want only its own request's", side.p.name, r.Peers)
+		}
+		side.p.eval(`(() => { const ps = [...window.p2plobby.lobby.peers.values()];
+			return { n: ps.length, state: ps[0]?.state, sid: ps[0]?.sid, initiator: ps[0]?.initiator,
+				convos: document.querySelectorAll(`+jsString(conversation(side.other))+`).length } })()`, &got[i])
+	}
+	// Exactly one connection, the same one on both sides: the lower id's request, which the other adopted.
+	lower := 0
+	if ids[1] < ids[0] {
+		lower = 1
+	}
+	for i, g := range got {
+		if g.N != 1 || g.State != "connected" || g.Convos != 1 || g.Initiator != (i == lower) {
+			t.Fatalf("side %d (%s): %+v, want one connected session, one conversation, initiator=%v", i, ids[i], g, i == lower)
+		}
+	}
+	if got[0].Sid == "" || got[0].Sid != got[1].Sid {
+		t.Fatalf("the two sides are in different sessions: %q vs %q", got[0].Sid, got[1].Sid)
+	}
 	alice.chat("Bob", "we both asked")
 	bob.waitChat("Alice", "we both asked")
 }

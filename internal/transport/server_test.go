@@ -302,14 +302,17 @@ func TestKeepaliveDropsSilentClient(t *testing.T) {
 	}
 	defer silent.Close() // never read: never answers pings
 	m := a.next()
+	silentID, _ := m["id"].(string)
+	if m["kind"] != "connected" || silentID == "" || silentID == a.id {
+		t.Fatalf("want the silent client's connected, got %v", m)
+	}
 	start := time.Now()
-	if m := a.next(); m["kind"] != "disconnected" || m["id"] != m["id"] {
-		t.Fatalf("got %v", m)
+	if m := a.next(); m["kind"] != "disconnected" || m["id"] != silentID {
+		t.Fatalf("want disconnected %s (the silent client), got %v", silentID, m)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("silent client dropped after %v", d)
 	}
-	_ = m
 	time.Sleep(time.Second)
 	a.quiet() // a itself was kept alive by its pongs
 }
