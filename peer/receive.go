@@ -337,6 +337,18 @@ func (r *recvState) stopped(err error) error {
 		return canceledErr(r.t.reason)
 	default:
 	}
+	if errors.Is(err, io.EOF) {
+		// A sender that cancels closes the file channel too, and the two streams race: its cancel, on the
+		// control channel, may arrive just after the end of this one. Give it a moment to tell why.
+		grace := time.NewTimer(cancelGrace)
+		defer grace.Stop()
+		select {
+		case <-r.t.canceled:
+			return canceledErr(r.t.reason)
+		case <-r.t.c.s.done:
+		case <-grace.C:
+		}
+	}
 	if r.ctx.Err() != nil {
 		r.cancelReason = "canceled by the receiver"
 		return r.ctx.Err()
@@ -424,6 +436,9 @@ func (p *partial) discard() {
 }
 
 // proposed handles {"t":"files"}: a valid proposal goes to Transfers, an invalid one is declined.
+// cancelGrace is how long a receiver whose file channel ended waits for the sender's cancel to say why.
+const cancelGrace = 500 * time.Millisecond
+
 // MaxOfferFiles is the most files one offer may list; larger offers are declined as they arrive (the browser
 // SDK has the same limit).
 const MaxOfferFiles = 1000
