@@ -55,6 +55,7 @@ const (
 	MemberJoined    EventKind = iota + 1 // Member joined the room
 	MemberLeft                           // Member left the room
 	IncomingRequest                      // Member asks for a connection: Request.Accept or Request.Decline it
+	MemberRenamed                        // Member, still in the room with the same id, now has Member.Name
 )
 
 func (k EventKind) String() string {
@@ -65,6 +66,8 @@ func (k EventKind) String() string {
 		return "left"
 	case IncomingRequest:
 		return "request"
+	case MemberRenamed:
+		return "renamed"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -322,8 +325,13 @@ func newAPI(opts *Options, log *slog.Logger) *webrtc.API {
 // ID returns this client's member id, as the server assigned it.
 func (c *Client) ID() string { return c.id }
 
-// Name returns this client's display name, as the server accepted it (trimmed, shortened).
-func (c *Client) Name() string { return c.name }
+// Name returns this client's display name, as the server settled it (trimmed, shortened, numbered when
+// another member of the room has it: "alice (2)"), and as later renames leave it.
+func (c *Client) Name() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.name
+}
 
 // Room returns the room joined; empty with servers that do not report it (the seed's).
 func (c *Client) Room() string { return c.room }
@@ -427,12 +435,30 @@ func (c *Client) keepalive() {
 	}
 }
 
+// Rename asks a p2plobby server to change this member's display name in place ("" clears it). The server
+// settles the final name (cleaned, numbered on a clash) and announces it to the room, this client included:
+// [Client.Name] reports it once it arrives. The seed's server does not know rename and answers an error.
+func (c *Client) Rename(name string) error {
+	b, err := json.Marshal(struct {
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+	}{"rename", name})
+	if err != nil {
+		return err
+	}
+	return c.write(b)
+}
+
 // send writes one signaling message; safe for concurrent use.
 func (c *Client) sendMsg(m *sigMsg) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
+	return c.write(b)
+}
+
+func (c *Client) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -510,6 +536,9 @@ func (c *Client) handle(m *sigMsg) {
 	case kindDisconnected:
 		c.memberLeft(m.ID)
 		return
+	case kindRenamed:
+		c.memberRenamed(m.ID, m.Name)
+		return
 	case kindICEServers:
 		if !c.iceFixed {
 			c.setICEServers(m.ICEServers)
@@ -546,6 +575,33 @@ func (c *Client) memberJoined(m Member) {
 	c.mu.Unlock()
 	if ready {
 		c.emit(Event{Kind: MemberJoined, Member: m})
+	}
+}
+
+// memberRenamed applies a p2plobby server's renamed event: same member, new name (this client's own, too).
+func (c *Client) memberRenamed(id, name string) {
+	c.mu.Lock()
+	if id == c.id {
+		c.name = name
+		c.mu.Unlock()
+		return
+	}
+	var renamed Member
+	found := false
+	for i := range c.members {
+		if c.members[i].ID == id {
+			c.members[i].Name = name
+			renamed, found = c.members[i], true
+			break
+		}
+	}
+	if found {
+		c.notifyChangeLocked()
+	}
+	ready := c.ready
+	c.mu.Unlock()
+	if found && ready {
+		c.emit(Event{Kind: MemberRenamed, Member: renamed})
 	}
 }
 

@@ -582,6 +582,57 @@ func TestMembersAndEvents(t *testing.T) {
 	}
 }
 
+// TestUniqueNamesAndRename: a p2plobby server numbers a taken name, and a rename reaches the others as the
+// same member with a new name, never as a leave and a join.
+func TestUniqueNamesAndRename(t *testing.T) {
+	t.Parallel()
+	url, r := testServer(t), room(t)
+	a := dial(t, url, r, "alice")
+	if a.Room() == "" {
+		t.Skip("the seed's server neither numbers names nor renames")
+	}
+	a2 := dial(t, url, r, "alice")
+	if a2.Name() != "alice (2)" {
+		t.Errorf("second alice is called %q, want %q", a2.Name(), "alice (2)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.WaitMember(ctx, func(m peer.Member) bool { return m.ID == a2.ID() && m.Name == "alice (2)" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a2.Rename("alice"); err != nil { // taken: stays numbered
+		t.Fatal(err)
+	}
+	if err := a2.Rename("carol"); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range a.Events() {
+		if ev.Member.ID != a2.ID() || ev.Kind == peer.MemberJoined { // the join, seen before the renames
+			continue
+		}
+		if ev.Kind != peer.MemberRenamed {
+			t.Fatalf("a rename seen as %v", ev.Kind)
+		}
+		if ev.Member.Name == "carol" {
+			break
+		}
+		if ev.Member.Name != "alice (2)" {
+			t.Errorf("a rename to a taken name gave %q", ev.Member.Name)
+		}
+	}
+	if m, _ := a.Member(a2.ID()); m.Name != "carol" {
+		t.Errorf("members list after the rename: %v", m)
+	}
+	if len(a.Members()) != 1 {
+		t.Errorf("members after the rename: %v", a.Members())
+	}
+	for deadline := time.Now().Add(5 * time.Second); a2.Name() != "carol"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("own name after the rename: %q", a2.Name())
+		}
+	}
+}
+
 // TestCrossingRequests: both members ask each other, at once or one after the other without answering; both
 // calls end up with the same connection.
 func TestCrossingRequests(t *testing.T) {

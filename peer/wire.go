@@ -28,6 +28,7 @@ const (
 	kindSelfConnected = "self-connected"
 	kindConnected     = "connected"
 	kindDisconnected  = "disconnected"
+	kindRenamed       = "renamed"
 	kindError         = "error"
 	kindPing          = "ping"
 	kindPong          = "pong"

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -82,9 +84,19 @@ func (c *cli) errorf(format string, args ...any) {
 	fmt.Fprintf(c.stderr, "p2plobby: "+format, safeArgs(args)...)
 }
 
+// usage lists the commands: serve (the default) first, then the others in alphabetical order, then help.
 func usage(c *cli) {
 	fmt.Fprintf(c.stderr, "usage: p2plobby [command] [flags]\n\ncommands:\n")
-	for _, cmd := range commands {
+	list := slices.Clone(commands)
+	rank := func(c command) string {
+		if c.name == "serve" {
+			return ""
+		}
+		return c.name
+	}
+	slices.SortFunc(list, func(a, b command) int { return cmp.Compare(rank(a), rank(b)) })
+	list = append(list, command{name: "help", summary: "list the commands; 'help COMMAND' lists a command's flags"})
+	for _, cmd := range list {
 		fmt.Fprintf(c.stderr, "  %-8s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintf(c.stderr, "\nWithout a command, p2plobby serves. 'p2plobby COMMAND --help' lists a command's flags.\n")

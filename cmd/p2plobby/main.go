@@ -1,12 +1,14 @@
 // Command p2plobby runs the p2plobby lobby server (the default) and the Go peer's subcommands.
 //
 //	p2plobby [serve] [flags]      run the server (listens on :3333)
-//	p2plobby list|send|receive|chat --server ws://HOST:3333 ...
+//	p2plobby list|send|receive|chat|netcheck --server ws://HOST:3333 ...
 //	p2plobby version
+//	p2plobby help [COMMAND]
 package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -43,17 +45,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	name := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		name, args = args[0], args[1:]
+	} else if len(args) > 0 && isHelpFlag(args[0]) {
+		// p2plobby --help: the commands, then the flags of serve, which is what runs without a command.
+		usage(c)
+		fmt.Fprintln(c.stderr)
+		return runServe(ctx, c, args[:1])
+	}
+	if name == "help" {
+		if len(args) > 0 && args[0] != "help" {
+			return run(ctx, []string{args[0], "--help"}, getenv, stdin, stdout, stderr)
+		}
+		usage(c)
+		return 0
 	}
 	for _, cmd := range commands {
 		if cmd.name == name {
 			return cmd.run(ctx, c, args)
 		}
 	}
-	if name == "help" {
-		usage(c)
-		return 0
-	}
 	c.errorf("unknown command %q\n", name)
 	usage(c)
 	return 2
+}
+
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "--h"
 }

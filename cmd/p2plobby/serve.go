@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +41,8 @@ type serveConfig struct {
 	maxConns        int
 	maxConnsPerIP   int
 	allowedOrigins  string
+	trustedProxies  string
+	networkRooms    bool
 	iceServers      string
 	shutdownTimeout time.Duration
 	turn            turnConfig
@@ -61,6 +65,8 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&cfg.maxConns, "max-conns", transport.DefaultMaxConns, "WebSocket connections per server")
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP, 0 for no limit")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated Origin values allowed to connect; empty allows any")
+	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` (or IPs) of reverse proxies whose X-Forwarded-For (or Forwarded) header gives the client's address; empty trusts none")
+	fs.BoolVar(&cfg.networkRooms, "network-rooms", true, "let clients ask for the group of their own network (room @network); false: @network is the shared lobby")
 	fs.StringVar(&cfg.iceServers, "ice-servers", "", "ICE servers for the peers: a JSON array of RTCIceServer, or comma-separated stun:/turn: URLs")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long shutdown waits for clients to close")
 	cfg.turn.flags(fs)
@@ -158,6 +164,11 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 			origins = append(origins, o)
 		}
 	}
+	proxies, err := parsePrefixes(cfg.trustedProxies)
+	if err != nil {
+		c.errorf("--trusted-proxies: %v\n", err)
+		return 2
+	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -190,6 +201,8 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		MaxConns:       cfg.maxConns,
 		MaxConnsPerIP:  cfg.maxConnsPerIP,
 		AllowedOrigins: origins,
+		TrustedProxies: proxies,
+		NoNetworkRooms: !cfg.networkRooms,
 		ICE:            iceProvider,
 		Logger:         log,
 	})
@@ -203,6 +216,10 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
+	fmt.Fprintf(c.stdout, "p2plobby is running. Open it in a browser:\n")
+	for _, u := range openURLs(cfg.addr, ln.Addr().(*net.TCPAddr).Port, interfaceAddrs) {
+		fmt.Fprintf(c.stdout, "  %s\n", u)
+	}
 
 	select {
 	case err := <-served:
@@ -219,4 +236,79 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// parsePrefixes parses a comma-separated list of CIDRs; a bare IP address stands for itself (/32, /128).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", f)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// openURLs lists the addresses to open the lobby at: for a server listening on every address (an empty host,
+// 0.0.0.0 or ::), http://localhost:PORT/ and then one URL per address of this machine other devices can use
+// (IPv4 first; loopback and link-local left out, and IPv6 ones only when listening on IPv6 too); otherwise
+// the one host it listens on, as given.
+func openURLs(addr string, port int, ifaddrs func() []netip.Addr) []string {
+	url := func(host string) string { return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/" }
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = ""
+	}
+	ip, err := netip.ParseAddr(host)
+	if host != "" && (err != nil || !ip.IsUnspecified()) {
+		return []string{url(host)}
+	}
+	v6 := host == "" || ip.Is6()
+	urls := []string{url("localhost")}
+	var later []string
+	for _, a := range ifaddrs() {
+		switch {
+		case a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsUnspecified():
+		case a.Is4() || a.Is4In6():
+			urls = append(urls, url(a.Unmap().String()))
+		case v6:
+			later = append(later, url(a.String()))
+		}
+	}
+	return append(urls, later...)
+}
+
+// interfaceAddrs is this machine's addresses on interfaces that are up.
+func interfaceAddrs() []netip.Addr {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok {
+					out = append(out, ip.Unmap())
+				}
+			}
+		}
+	}
+	return out
 }

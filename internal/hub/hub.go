@@ -8,6 +8,10 @@
 // pending in one Drain and writes it in one go. So a broadcast costs one append plus a wake-up per idle
 // member, and memory does not grow with members × events. A new member's snapshot is taken when its writer
 // first drains, together with its cursor, so snapshot plus later events is always the exact membership.
+//
+// Names are unique within a room (a taken name is numbered, "Alice (2)") and can change without leaving
+// (Member.Rename): the renamed event goes through the room's log like joins and leaves, and a snapshot
+// reports names as of its start.
 package hub
 
 import (
@@ -92,8 +96,19 @@ func New(cfg Config) *Hub {
 }
 
 // Join adds a member named name to roomName (protocol.DefaultRoom when empty) and announces it to the room.
+// The name is cleaned (protocol.CleanName) and numbered if another member of the room has it ("Alice (2)").
 // The member's first frames (self-connected, then the snapshot) are ready for its writer right away.
 func (h *Hub) Join(roomName, name string, conn Conn) (*Member, error) {
+	return h.join(roomName, false, name, conn)
+}
+
+// JoinNetwork is Join for a same-network group: the transport names the group (protocol.NetworkRoom); the
+// room is kept apart from a named room of the same name, and self-connected says "network":true.
+func (h *Hub) JoinNetwork(roomName, name string, conn Conn) (*Member, error) {
+	return h.join(roomName, true, name, conn)
+}
+
+func (h *Hub) join(roomName string, network bool, name string, conn Conn) (*Member, error) {
 	if roomName == "" {
 		roomName = protocol.DefaultRoom
 	}
@@ -101,16 +116,20 @@ func (h *Hub) Join(roomName, name string, conn Conn) (*Member, error) {
 		return nil, ErrBadRoom
 	}
 	name = protocol.CleanName(name)
+	key := roomName
+	if network {
+		key = "@" + roomName
+	}
 
 	h.mu.Lock()
 	if h.cfg.MaxMembers > 0 && h.members >= h.cfg.MaxMembers {
 		h.mu.Unlock()
 		return nil, ErrServerFull
 	}
-	r := h.rooms[roomName]
+	r := h.rooms[key]
 	if r == nil {
-		r = newRoom(roomName)
-		h.rooms[roomName] = r
+		r = newRoom(roomName, key, network)
+		h.rooms[key] = r
 	}
 	if h.cfg.MaxRoomMembers > 0 && r.refs >= h.cfg.MaxRoomMembers {
 		h.mu.Unlock()
@@ -136,9 +155,9 @@ func (h *Hub) Join(roomName, name string, conn Conn) (*Member, error) {
 			ice = own
 		}
 	}
-	m.private = append(m.private, queued{frame: protocol.SelfConnected(id, name, roomName, ice)})
-	r.join(m)
-	h.log.Info("member joined", "room", roomName, "member", id, "name", name)
+	m.private = append(m.private, queued{frame: protocol.SelfConnected(id, name, roomName, network, ice)})
+	name = r.join(m, ice)
+	h.log.Info("member joined", "room", roomName, "member", id, "name", name, "network", network)
 	return m, nil
 }
 
@@ -161,7 +180,7 @@ func (h *Hub) release(r *room) {
 	r.refs--
 	h.members--
 	if r.refs == 0 {
-		delete(h.rooms, r.name)
+		delete(h.rooms, r.key)
 	}
 	h.mu.Unlock()
 }

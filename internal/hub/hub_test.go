@@ -32,12 +32,14 @@ func (f *fakeConn) Close(code int, _ string) {
 
 // client is a fake member plus the lobby view it builds from what it drains.
 type client struct {
-	t    *testing.T
-	m    *Member
-	conn *fakeConn
-	self string
-	view map[string]string // id → name
-	msgs []map[string]any  // everything drained, decoded
+	t     *testing.T
+	m     *Member
+	conn  *fakeConn
+	self  string
+	name  string            // its own name, as the lobby told it
+	view  map[string]string // id → name
+	names map[string]int    // name → members in view with it
+	msgs  []map[string]any  // everything drained, decoded
 }
 
 func join(t *testing.T, h *Hub, room, name string) *client {
@@ -48,6 +50,21 @@ func join(t *testing.T, h *Hub, room, name string) *client {
 		t.Fatal(err)
 	}
 	return &client{t: t, m: m, conn: fc, view: map[string]string{}}
+}
+
+// named counts the others' names in the view: every prefix of a view is the room at some instant, and
+// names are unique in a room.
+func (c *client) named(name string, d int) {
+	c.t.Helper()
+	if name == "" {
+		return
+	}
+	if c.names == nil {
+		c.names = map[string]int{}
+	}
+	if c.names[name] += d; c.names[name] > 1 {
+		c.t.Fatalf("view has %q twice", name)
+	}
 }
 
 // drain takes everything pending and applies it to the client's view, checking the protocol's promises.
@@ -73,6 +90,7 @@ func (c *client) apply(frames [][]byte) []map[string]any {
 				c.t.Fatalf("self-connected not first or repeated")
 			}
 			c.self = id
+			c.name, _ = msg["name"].(string)
 		case "connected":
 			if id == c.self {
 				c.t.Fatalf("told about itself")
@@ -82,11 +100,32 @@ func (c *client) apply(frames [][]byte) []map[string]any {
 			}
 			name, _ := msg["name"].(string)
 			c.view[id] = name
+			c.named(name, 1)
 		case "disconnected":
 			if _, ok := c.view[id]; !ok {
 				c.t.Fatalf("disconnected for unknown %s", id)
 			}
+			c.named(c.view[id], -1)
 			delete(c.view, id)
+		case "renamed":
+			name, ok := msg["name"].(string)
+			old, known := c.view[id]
+			if id == c.self {
+				old, known = c.name, true
+				c.name = name
+			} else if known {
+				c.view[id] = name
+				c.named(old, -1)
+				c.named(name, 1)
+			}
+			switch {
+			case !ok:
+				c.t.Fatalf("renamed without a name: %v", msg)
+			case !known:
+				c.t.Fatalf("renamed for unknown %s", id)
+			case old == name:
+				c.t.Fatalf("stale rename of %s to %q: the view already had it", id, name)
+			}
 		}
 	}
 	c.msgs = append(c.msgs, got...)
@@ -368,26 +407,40 @@ func (c *client) drainSome(k int) {
 	c.apply(frames)
 }
 
-// Random joins, leaves and partial drains, single-threaded so a failure replays from its seed: every
-// view must stay consistent (checked per frame) and end exact, across order compactions.
+// Random joins, leaves, renames and partial drains, single-threaded so a failure replays from its seed:
+// every view must stay consistent (checked per frame: no unknown member, no stale rename, no name twice)
+// and end exact, names included, across order compactions and the pruning of kept names.
 func TestRandomChurnWithPartialDrains(t *testing.T) {
-	for seed := range uint64(5) {
+	pool := []string{"", "a", "b", "a (2)", "c"} // few names: most joins and renames clash
+	for seed := range uint64(6) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		h := New(Config{})
 		var live []*client
-		for step := 0; step < 1500; step++ {
-			switch x := rng.IntN(10); {
+		renames := 0
+		for step := 0; step < 2000; step++ {
+			switch x := rng.IntN(12); {
 			case x < 4 || len(live) < 2:
-				live = append(live, join(t, h, "r", ""))
+				live = append(live, join(t, h, "r", pool[rng.IntN(len(pool))]))
 			case x < 7:
 				i := rng.IntN(len(live))
 				live[i].m.Leave()
 				live = append(live[:i], live[i+1:]...)
+			case x < 9:
+				c := live[rng.IntN(len(live))]
+				name := pool[rng.IntN(len(pool))]
+				if rng.IntN(4) == 0 {
+					name = fmt.Sprint("n", rng.IntN(1000))
+				}
+				c.m.Handle([]byte(fmt.Sprintf(`{"kind":"rename","name":%q}`, name)))
+				renames++
 			default:
 				live[rng.IntN(len(live))].drainSome(1 + rng.IntN(5))
 			}
 		}
 		checkViewsExact(t, live, fmt.Sprintf("seed %d", seed))
+		if r := h.rooms["r"]; r.snaps == 0 && (len(r.renamed) > 0 || r.kept > 0) {
+			t.Fatalf("seed %d: %d earlier names kept with no snapshot in progress", seed, r.kept)
+		}
 		// Once no snapshot is in progress, departures compact the join order.
 		for len(live) > 100 {
 			live[0].m.Leave()
@@ -400,12 +453,21 @@ func TestRandomChurnWithPartialDrains(t *testing.T) {
 	}
 }
 
-// checkViewsExact drains every client and checks that each one's view (plus itself) is exactly the clients.
+// checkViewsExact drains every client and checks that each one's view (plus itself) is exactly the clients,
+// with their current names, and that names are unique.
 func checkViewsExact(t *testing.T, clients []*client, label string) {
 	t.Helper()
 	var want []string
+	names := map[string]string{}
+	seen := map[string]bool{}
 	for _, c := range clients {
 		want = append(want, c.m.ID())
+		name := c.m.Name()
+		names[c.m.ID()] = name
+		if name != "" && seen[name] {
+			t.Fatalf("%s: name %q taken twice", label, name)
+		}
+		seen[name] = true
 	}
 	sort.Strings(want)
 	for _, c := range clients {
@@ -414,6 +476,14 @@ func checkViewsExact(t *testing.T, clients []*client, label string) {
 		sort.Strings(got)
 		if !slices.Equal(got, want) {
 			t.Fatalf("%s: member %s sees %d members, want %d", label, c.self, len(got), len(want))
+		}
+		for id, name := range c.view {
+			if names[id] != name {
+				t.Fatalf("%s: member %s sees %s as %q, not %q", label, c.self, id, name, names[id])
+			}
+		}
+		if c.name != names[c.self] {
+			t.Fatalf("%s: member %s thinks it is %q, not %q", label, c.self, c.name, names[c.self])
 		}
 	}
 }
@@ -468,4 +538,220 @@ func TestDirectMessagesFlushedOutsideTheLock(t *testing.T) {
 	if fc.wakes != 0 {
 		t.Errorf("Wake called %d times; a Flusher gets Flush for direct messages", fc.wakes)
 	}
+}
+
+func renameTo(c *client, name string) {
+	c.m.Handle([]byte(fmt.Sprintf(`{"kind":"rename","name":%q}`, name)))
+}
+
+// kinds lists the kind and name of each message, for comparing sequences.
+func kinds(msgs []map[string]any) []string {
+	var out []string
+	for _, m := range msgs {
+		s, _ := m["kind"].(string)
+		if n, ok := m["name"].(string); ok {
+			s += " " + n
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestUniqueNamesOnJoin(t *testing.T) {
+	h := New(Config{})
+	a := join(t, h, "r", "Alice")
+	a.drain()
+	a2 := join(t, h, "r", " Alice\x00")
+	a3 := join(t, h, "r", "Alice")
+	for i, c := range []*client{a2, a3} {
+		want := []string{"Alice (2)", "Alice (3)"}[i]
+		if got := c.drain()[0]["name"]; got != want || c.m.Name() != want {
+			t.Errorf("namesake %d: self-connected name %v, Name() %q, want %q", i+1, got, c.m.Name(), want)
+		}
+	}
+	if got := kinds(a.drain()); !slices.Equal(got, []string{"connected Alice (2)", "connected Alice (3)"}) {
+		t.Errorf("Alice was told %v", got)
+	}
+	a2.m.Leave()
+	if got := join(t, h, "r", "Alice").m.Name(); got != "Alice (2)" {
+		t.Errorf("after Alice (2) left, a newcomer is %q, want the free Alice (2)", got)
+	}
+	if got := join(t, h, "r", "Alice (2)").m.Name(); got != "Alice (2) (2)" {
+		t.Errorf("a newcomer asking for a taken numbered name is %q", got)
+	}
+	// Empty names are not numbered; other rooms and the same-network group of the same name are apart.
+	e1, e2 := join(t, h, "r", ""), join(t, h, "r", "\x01")
+	if e1.m.Name() != "" || e2.m.Name() != "" {
+		t.Errorf("empty names became %q, %q", e1.m.Name(), e2.m.Name())
+	}
+	if got := join(t, h, "other", "Alice").m.Name(); got != "Alice" {
+		t.Errorf("in another room: %q", got)
+	}
+	fc := &fakeConn{}
+	nm, err := h.JoinNetwork("r", "Alice", fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &client{t: t, m: nm, conn: fc, view: map[string]string{}}
+	if got := n.drain(); len(got) != 1 || got[0]["name"] != "Alice" || got[0]["room"] != "r" || got[0]["network"] != true {
+		t.Errorf("same-network group r shares the named room r: %v", got)
+	}
+	// Long names keep within the limit when numbered.
+	long := strings.Repeat("x", protocol.MaxNameLen)
+	join(t, h, "r", long)
+	if got := join(t, h, "r", long).m.Name(); got != strings.Repeat("x", protocol.MaxNameLen-4)+" (2)" {
+		t.Errorf("numbered long name %q", got)
+	}
+}
+
+// Many members asking for one name all get distinct names, each at a bounded cost.
+func TestManyNamesakes(t *testing.T) {
+	h := New(Config{})
+	seen := map[string]bool{}
+	for range 3000 {
+		fc := &fakeConn{}
+		m, err := h.Join("r", "Alice", fc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := m.Name()
+		if seen[name] || len([]rune(name)) > protocol.MaxNameLen || !strings.HasPrefix(name, "Alice") {
+			t.Fatalf("name %q repeated or malformed", name)
+		}
+		seen[name] = true
+	}
+	if !seen["Alice (33)"] || seen["Alice (34)"] {
+		t.Errorf("the first namesakes are numbered 2-33 in order, then at random")
+	}
+	// Each try at a name allocates it: a newcomer tries a bounded number, not one per namesake.
+	r := h.rooms["r"]
+	r.mu.Lock()
+	allocs := testing.AllocsPerRun(50, func() { r.uniqueName("Alice", nil) })
+	r.mu.Unlock()
+	if allocs > 300 {
+		t.Errorf("numbering the 3001st Alice took %v allocations", allocs)
+	}
+}
+
+func TestRename(t *testing.T) {
+	h := New(Config{})
+	a, b := join(t, h, "r", "Alice"), join(t, h, "r", "Bob")
+	a.drain()
+	b.drain()
+	renameTo(a, "  Carol\n")
+	if got := kinds(a.drain()); !slices.Equal(got, []string{"renamed Carol"}) {
+		t.Fatalf("the renamer got %v", got)
+	}
+	if got := kinds(b.drain()); !slices.Equal(got, []string{"renamed Carol"}) {
+		t.Fatalf("the other got %v", got)
+	}
+	// No-ops: the same name, a name cleaned to the same, and asking for the base of one's numbered name
+	// while the base is taken.
+	renameTo(a, "Carol")
+	renameTo(a, "Carol\u200f")
+	renameTo(b, "Carol") // Bob becomes Carol (2)
+	renameTo(b, "Carol")
+	if got := kinds(b.drain()); !slices.Equal(got, []string{"renamed Carol (2)"}) {
+		t.Fatalf("got %v", got)
+	}
+	// The old name is free again; renames are ordered with joins and leaves; a later snapshot has the new name.
+	c := join(t, h, "r", "Alice")
+	renameTo(a, "")
+	c.m.Leave()
+	if got := kinds(b.drain()); !slices.Equal(got, []string{"connected Alice", "renamed ", "disconnected"}) {
+		t.Fatalf("got %v", got)
+	}
+	d := join(t, h, "r", "Dave")
+	if got := kinds(d.drain()); !slices.Equal(got, []string{"self-connected Dave", "connected", "connected Carol (2)"}) {
+		t.Fatalf("newcomer got %v", got)
+	}
+	// Errors, and nothing after leaving.
+	a.drain()
+	a.m.Handle([]byte(`{"kind":"rename","name":5}`))
+	if got := a.drain(); len(got) != 1 || got[0]["code"] != protocol.CodeBadMessage {
+		t.Fatalf("got %v", got)
+	}
+	d.m.Leave()
+	d.m.Rename("Zed")
+	if got := kinds(b.drain()); !slices.Equal(got, []string{"connected Dave", "disconnected"}) {
+		t.Fatalf("rename after leaving: %v", got)
+	}
+}
+
+// A snapshot reports the names as of its start and every later rename as an event: a member it reaches
+// after a rename is still reported by its old name, then renamed; a rename before it began is in it.
+func TestRenameDuringSnapshot(t *testing.T) {
+	h := New(Config{})
+	x, y := join(t, h, "r", "x"), join(t, h, "r", "y")
+	renameTo(x, "x1") // before any snapshot: nothing kept
+	n := join(t, h, "r", "n")
+	n.drainSome(2)    // self-connected, connected x1: the snapshot is in progress
+	renameTo(x, "x2") // already reported
+	renameTo(y, "y2") // not yet reported
+	renameTo(y, "y3")
+	x.m.Leave()
+	if r := h.rooms["r"]; r.kept != 3 {
+		t.Fatalf("%d earlier names kept, want 3", r.kept)
+	}
+	n.drain()
+	want := []string{"self-connected n", "connected x1", "connected y", "renamed x2", "renamed y2", "renamed y3", "disconnected"}
+	if got := kinds(n.msgs); !slices.Equal(got, want) {
+		t.Fatalf("newcomer got %v, want %v", got, want)
+	}
+	if r := h.rooms["r"]; r.kept != 0 || r.renamed != nil || y.m.renames != nil {
+		t.Fatalf("earlier names still kept after the snapshot: %d", r.kept)
+	}
+	// A newcomer that leaves mid-snapshot releases what was kept for it too.
+	n2 := join(t, h, "r", "n2")
+	n2.drainSome(1)
+	renameTo(y, "y4")
+	n2.m.Leave()
+	if r := h.rooms["r"]; r.kept != 0 || r.renamed != nil {
+		t.Fatalf("earlier names kept after the only snapshot ended by a departure")
+	}
+}
+
+// A member that renames before its writer first drains gets its self-connected (old name), then the
+// snapshot, then its own renamed event; the others get the join and the rename.
+func TestRenameBeforeFirstDrain(t *testing.T) {
+	h := New(Config{})
+	a := join(t, h, "r", "a")
+	a.drain()
+	b := join(t, h, "r", "b")
+	renameTo(b, "a")
+	want := []string{"self-connected b", "connected a", "renamed a (2)"}
+	if got := kinds(b.drain()); !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if got := kinds(a.drain()); !slices.Equal(got, []string{"connected b", "renamed a (2)"}) {
+		t.Fatalf("got %v", got)
+	}
+}
+
+// Renames from many goroutines racing joins, leaves and drains end in exact views with unique names.
+func TestConcurrentRenamesViewsExact(t *testing.T) {
+	h := New(Config{})
+	var mu sync.Mutex
+	var stay []*client
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := join(t, h, "storm", fmt.Sprint(i%7))
+			for range 3 {
+				renameTo(c, fmt.Sprint(rand.IntN(7)))
+				c.drainSome(1 + rand.IntN(20))
+			}
+			if i%4 == 0 {
+				c.m.Leave()
+				return
+			}
+			mu.Lock()
+			stay = append(stay, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	checkViewsExact(t, stay, "after the storm")
 }

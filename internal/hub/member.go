@@ -10,28 +10,47 @@ import (
 // Member is one connection in a room. Its methods are safe for concurrent use, but Drain must be called
 // by one writer at a time.
 type Member struct {
-	hub       *Hub
-	room      *room
-	conn      Conn
-	id        string
-	name      string
-	connected []byte // this member's {"kind":"connected"} frame, encoded once for every snapshot
+	hub  *Hub
+	room *room
+	conn Conn
+	id   string
 
 	// Guarded by room.mu.
-	index     int
+	name      string   // cleaned and unique in the room (room.names)
+	connected []byte   // this member's {"kind":"connected"} frame with its current name, for every snapshot
+	renames   *rename  // earlier connected frames, kept while a snapshot in progress may still report them
+	index     int      // position in room.list
 	leaveSeq  uint64   // seq of this member's disconnected event, once left
 	fresh     bool     // snapshot not begun yet
 	snapping  bool     // snapshot begun, not yet fully passed to the writer
+	left      bool     // removed from the room
+	dropped   bool     // closed for being too slow; output is discarded
 	snapSeq   uint64   // room seq when the snapshot began: it reports the members present then
 	snapPos   int      // next index into room.order to report
 	snapEnd   int      // len(room.order) when the snapshot began
-	left      bool     // removed from the room
-	dropped   bool     // closed for being too slow; output is discarded
 	cur       *chunk   // cursor: the next event is cur.frames[idx] (or the next chunk's first)
 	idx       int      //
 	consumed  int64    // room.bytes already taken
 	private   []queued // direct messages (self-connected, relays, errors), in order
 	privBytes int64
+}
+
+// rename is a member's connected frame from before the rename whose renamed event has sequence number seq:
+// the frame a snapshot that began at or before seq reports. prev is the rename before it (lower seq).
+type rename struct {
+	seq       uint64
+	connected []byte
+	prev      *rename
+}
+
+// connectedAt is m's connected frame as of room seq snapSeq: the name it had when a snapshot began that
+// receives every later renamed event. Called with room.mu held.
+func (m *Member) connectedAt(snapSeq uint64) []byte {
+	f := m.connected
+	for h := m.renames; h != nil && h.seq >= snapSeq; h = h.prev {
+		f = h.connected
+	}
+	return f
 }
 
 // queued is a direct message; seq orders it after the room events that happened before it was sent.
@@ -43,8 +62,12 @@ type queued struct {
 // ID returns the member's id.
 func (m *Member) ID() string { return m.id }
 
-// Name returns the member's cleaned display name.
-func (m *Member) Name() string { return m.name }
+// Name returns the member's display name: cleaned, unique in its room, changed by a rename.
+func (m *Member) Name() string {
+	m.room.mu.Lock()
+	defer m.room.mu.Unlock()
+	return m.name
+}
 
 // Room returns the member's room name.
 func (m *Member) Room() string { return m.room.name }
@@ -84,7 +107,7 @@ func (m *Member) Drain(emit func(frame []byte) bool) int {
 				continue
 			}
 			n++
-			if !emit(o.connected) {
+			if !emit(o.connectedAt(m.snapSeq)) {
 				return n
 			}
 		}
@@ -136,8 +159,8 @@ func (m *Member) emitEvents(upto uint64, emit func([]byte) bool) (n int, more bo
 	return n, true
 }
 
-// Handle processes one text message from the member's client: a ping, or a relay to another member.
-// Refusals are sent back to the client as error frames.
+// Handle processes one text message from the member's client: a ping, a rename, or a relay to another
+// member. Refusals are sent back to the client as error frames.
 func (m *Member) Handle(data []byte) {
 	req, perr := protocol.Decode(data)
 	if perr != nil {
@@ -146,6 +169,10 @@ func (m *Member) Handle(data []byte) {
 	}
 	if req.Ping {
 		m.Send(protocol.PongFrame)
+		return
+	}
+	if req.Rename {
+		m.Rename(req.Name)
 		return
 	}
 	rel := &req.Relay
@@ -173,6 +200,41 @@ func (m *Member) Handle(data []byte) {
 		}
 		log.Debug("relay", "room", r.name, "member", m.id, "to", rel.ToID, "what", what, "bytes", len(frame))
 	}
+}
+
+// Rename changes the member's name without leaving: the name is cleaned and made unique in the room as at
+// join, and everyone in the room, the member included, gets {"kind":"renamed"} in order with the room's
+// other events. Snapshots begun later report the new name. A rename to the current name does nothing.
+func (m *Member) Rename(name string) {
+	name = protocol.CleanName(name)
+	r := m.room
+	r.mu.Lock()
+	old := m.name
+	final := r.uniqueName(name, m)
+	if m.left || m.dropped || final == old {
+		r.mu.Unlock()
+		return
+	}
+	if old != "" {
+		delete(r.names, old)
+	}
+	if final != "" {
+		r.names[final] = m
+	}
+	if r.snaps > 0 {
+		// A snapshot in progress reports the members as of its start and gets this rename as an event after
+		// it: should it reach m only now, it must still report the old name.
+		r.keepRename(m)
+	}
+	m.name, m.connected = final, protocol.Connected(m.id, final)
+	frame := protocol.Renamed(m.id, final)
+	r.publish(frame)
+	if m.fresh {
+		// m's snapshot and cursor begin after this event, and its self-connected has the old name.
+		m.enqueue(frame)
+	}
+	r.mu.Unlock()
+	m.hub.log.Info("member renamed", "room", r.name, "member", m.id, "from", old, "name", final)
 }
 
 // Send queues a frame for this member only (errors, pongs).

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"encoding/json"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/p2plobby/p2plobby/internal/protocol"
@@ -19,37 +21,54 @@ type chunk struct {
 	next   *chunk
 }
 
-// room is one isolated lobby. All fields but name and refs are guarded by mu.
+// room is one isolated lobby. All fields but name, key, network and refs are guarded by mu.
 type room struct {
-	name string
-	refs int // members joined or joining; guarded by Hub.mu
+	name    string
+	key     string // in Hub.rooms: the name, or "@" + name for a same-network group
+	network bool   // a same-network group (Hub.JoinNetwork), kept apart from the named room of the same name
+	refs    int    // members joined or joining; guarded by Hub.mu
 
 	mu      sync.Mutex
 	members map[string]*Member
-	list    []*Member // the same members, for iteration; Member.index is the position
-	order   []*Member // members in join order, with departed ones kept while a snapshot may need them
-	tombs   int       // departed members still in order
-	compact int       // compact order once tombs reaches this
-	snaps   int       // members with a snapshot in progress
+	names   map[string]*Member // members by name, so names are unique; nameless members are not in it
+	list    []*Member          // the same members, for iteration; Member.index is the position
+	order   []*Member          // members in join order, with departed ones kept while a snapshot may need them
+	tombs   int                // departed members still in order
+	compact int                // compact order once tombs reaches this
+	snaps   int                // members with a snapshot in progress
 	tail    *chunk
-	seq     uint64 // sequence number of the next event
-	bytes   int64  // cumulative bytes of all events so far
-	check   int    // next member for the round-robin queue check
+	seq     uint64    // sequence number of the next event
+	bytes   int64     // cumulative bytes of all events so far
+	check   int       // next member for the round-robin queue check
+	renamed []*Member // members with earlier names kept (Member.renames) for snapshots in progress
+	kept    int       // renames kept in all
+	pruneAt int       // prune kept renames once kept reaches this
 }
 
-func newRoom(name string) *room {
-	return &room{name: name, members: make(map[string]*Member), tail: &chunk{}}
+func newRoom(name, key string, network bool) *room {
+	return &room{name: name, key: key, network: network, members: make(map[string]*Member),
+		names: make(map[string]*Member), tail: &chunk{}}
 }
 
 // join adds m and announces it. m is fresh: it takes its snapshot and cursor when its writer first drains.
-func (r *room) join(m *Member) {
+// A name already taken in the room is numbered, and m's frames, encoded by Join with the name asked for, are
+// encoded again with the new one (ice is for its self-connected). It returns m's final name.
+func (r *room) join(m *Member, ice json.RawMessage) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if name := r.uniqueName(m.name, nil); name != m.name {
+		m.name, m.connected = name, protocol.Connected(m.id, name)
+		m.private[0].frame = protocol.SelfConnected(m.id, name, r.name, r.network, ice)
+	}
+	if m.name != "" {
+		r.names[m.name] = m
+	}
 	m.index = len(r.list)
 	r.list = append(r.list, m)
 	r.order = append(r.order, m)
 	r.members[m.id] = m
 	r.publish(m.connected)
+	return m.name
 }
 
 // leave removes m and announces its departure; it reports false if m had already left.
@@ -62,7 +81,12 @@ func (r *room) leave(m *Member) bool {
 	m.left = true
 	if m.snapping {
 		m.snapping = false
-		r.snaps--
+		if r.snaps--; r.snaps == 0 {
+			r.dropRenames()
+		}
+	}
+	if m.name != "" {
+		delete(r.names, m.name)
 	}
 	m.leaveSeq = r.seq // the seq of the disconnected event published below
 	m.discard()
@@ -85,12 +109,7 @@ func (r *room) maybeCompact() {
 		return
 	}
 	// A departed member is still owed to a snapshot begun before its departure.
-	minSnap := r.seq
-	for _, m := range r.list {
-		if m.snapping && m.snapSeq < minSnap {
-			minSnap = m.snapSeq
-		}
-	}
+	minSnap := r.minSnapSeq()
 	newPos := make([]int32, len(r.order)+1) // old index → new index of the first kept member at or after it
 	kept := r.order[:0]
 	tombs := 0
@@ -118,10 +137,92 @@ func (r *room) maybeCompact() {
 
 // snapshotDone is called when a member's snapshot has been fully passed to its writer.
 func (r *room) snapshotDone() {
-	if r.snaps--; r.snaps == 0 && r.tombs > 0 {
-		r.compact = 0 // nothing owed any more: the next check may free every tombstone
-		r.maybeCompact()
+	if r.snaps--; r.snaps == 0 {
+		r.dropRenames()
+		if r.tombs > 0 {
+			r.compact = 0 // nothing owed any more: the next check may free every tombstone
+			r.maybeCompact()
+		}
 	}
+}
+
+// minSnapSeq is the earliest start of a snapshot in progress (r.seq if none): departures and renames before
+// it are owed to no snapshot. O(members): callers run it once per O(members) departures or renames.
+func (r *room) minSnapSeq() uint64 {
+	minSnap := r.seq
+	for _, m := range r.list {
+		if m.snapping && m.snapSeq < minSnap {
+			minSnap = m.snapSeq
+		}
+	}
+	return minSnap
+}
+
+// uniqueName returns name, or if another member than self has it, the first free of "name (2)" …
+// "name (33)", then random numbers of three digits, four, and so on: a room full of one name costs a
+// newcomer a bounded number of lookups, not one per namesake. The empty name is never numbered.
+func (r *room) uniqueName(name string, self *Member) string {
+	free := func(n string) bool {
+		o, taken := r.names[n]
+		return !taken || o == self
+	}
+	if name == "" || free(name) {
+		return name
+	}
+	for n := 2; n <= 33; n++ {
+		if c := protocol.NumberedName(name, n); free(c) {
+			return c
+		}
+	}
+	for lo := 100; ; {
+		for range 4 {
+			if c := protocol.NumberedName(name, lo+rand.IntN(9*lo)); free(c) {
+				return c
+			}
+		}
+		if lo < 1e8 {
+			lo *= 10
+		}
+	}
+}
+
+// keepRename keeps m's current connected frame, about to be replaced by a rename whose event gets seq r.seq,
+// for the snapshots in progress (Member.connectedAt). Kept frames are dropped as soon as no snapshot is in
+// progress, or pruned once they are many, with thresholds that make the O(members) pass O(1) per rename.
+func (r *room) keepRename(m *Member) {
+	if m.renames == nil {
+		r.renamed = append(r.renamed, m)
+	}
+	m.renames = &rename{seq: r.seq, connected: m.connected, prev: m.renames}
+	if r.kept++; r.kept < max(r.pruneAt, 64) {
+		return
+	}
+	minSnap := r.minSnapSeq()
+	keep := r.renamed[:0]
+	r.kept = 0
+	for _, o := range r.renamed {
+		// A frame from before minSnap is owed to no snapshot: cut the chain there.
+		link := &o.renames
+		for *link != nil && (*link).seq >= minSnap {
+			link = &(*link).prev
+			r.kept++
+		}
+		*link = nil
+		if o.renames != nil {
+			keep = append(keep, o)
+		}
+	}
+	clear(r.renamed[len(keep):])
+	r.renamed = keep
+	r.pruneAt = r.kept + max(64, len(r.list)/2)
+}
+
+// dropRenames forgets every kept frame: no snapshot is in progress, and later ones report current names.
+func (r *room) dropRenames() {
+	for _, m := range r.renamed {
+		m.renames = nil
+	}
+	r.renamed, r.kept, r.pruneAt = nil, 0, 0
 }
 
 // publish appends an event for every member and wakes their writers. Called with r.mu held.

@@ -31,8 +31,16 @@ func Decode(data []byte) (Request, *Error) {
 		kind = k
 	}
 	if f.toID == nil || isNull(f.toID) {
-		if kind == KindPing {
+		switch kind {
+		case KindPing:
 			req.Ping = true
+			return req, nil
+		case KindRename:
+			name, ok := stringValue(f.name)
+			if !ok {
+				return req, errorf(CodeBadMessage, "name must be a string")
+			}
+			req.Rename, req.Name = true, name
 			return req, nil
 		}
 		if kind != "" && !relayKind(kind) {
@@ -89,8 +97,8 @@ var payloadFields = [...]string{"offer", "answer", "candidate"}
 
 // fields holds the raw JSON values of the top-level members Decode cares about; nil when absent.
 type fields struct {
-	kind, toID, sid json.RawMessage
-	payload         [len(payloadFields)]json.RawMessage
+	kind, toID, sid, name json.RawMessage
+	payload               [len(payloadFields)]json.RawMessage
 }
 
 func isNull(raw []byte) bool { return string(raw) == "null" }
@@ -133,6 +141,8 @@ func (f *fields) slot(key []byte) *json.RawMessage {
 		return &f.toID
 	case "sid":
 		return &f.sid
+	case "name":
+		return &f.name
 	case "offer":
 		return &f.payload[0]
 	case "answer":

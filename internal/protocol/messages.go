@@ -10,11 +10,13 @@ const (
 	KindError         = "error"
 	KindPong          = "pong"
 	KindICEServers    = "ice-servers"
+	KindRenamed       = "renamed"
 )
 
-// Kinds a client may send: ping, and the consent flow relayed between members.
+// Kinds a client may send: ping and rename (to the server), and the consent flow relayed between members.
 const (
 	KindPing    = "ping"
+	KindRename  = "rename"
 	KindRequest = "request"
 	KindAccept  = "accept"
 	KindDecline = "decline"
@@ -25,9 +27,14 @@ const (
 // PongFrame is the server's answer to {"kind":"ping"}.
 var PongFrame = []byte(`{"kind":"pong"}`)
 
-// SelfConnected encodes the first message of every connection. iceServers is a JSON array, or nil to omit it.
-func SelfConnected(id, name, room string, iceServers json.RawMessage) []byte {
-	b := make([]byte, 0, 96+len(name)+len(room)+len(iceServers))
+// SelfConnected encodes the first message of every connection. iceServers is a JSON array, or nil to omit it;
+// network adds "network":true (room is the client's same-network group).
+func SelfConnected(id, name, room string, network bool, iceServers json.RawMessage) []byte {
+	n := 96 + len(name) + len(room) + len(iceServers)
+	if network {
+		n += 16
+	}
+	b := make([]byte, 0, n)
 	b = append(b, `{"kind":"self-connected","id":`...)
 	b = appendString(b, id)
 	if name != "" {
@@ -36,6 +43,9 @@ func SelfConnected(id, name, room string, iceServers json.RawMessage) []byte {
 	}
 	b = append(b, `,"room":`...)
 	b = appendString(b, room)
+	if network {
+		b = append(b, `,"network":true`...)
+	}
 	if len(iceServers) > 0 {
 		b = append(b, `,"iceServers":`...)
 		b = append(b, iceServers...)
@@ -72,10 +82,23 @@ func Disconnected(id string) []byte {
 	return append(b, '}')
 }
 
-// Request is a decoded client message: either a ping or a relay to another member.
+// Renamed encodes the event telling a room (the renamer included) that member id is now called name. Unlike
+// connected, it always carries name: "" means the member cleared its name.
+func Renamed(id, name string) []byte {
+	b := make([]byte, 0, 56+len(name))
+	b = append(b, `{"kind":"renamed","id":`...)
+	b = appendString(b, id)
+	b = append(b, `,"name":`...)
+	b = appendString(b, name)
+	return append(b, '}')
+}
+
+// Request is a decoded client message: a ping, a rename, or a relay to another member.
 type Request struct {
-	Ping  bool
-	Relay Relay
+	Ping   bool
+	Rename bool   // {"kind":"rename","name":Name}; Name is as sent, not yet cleaned
+	Name   string //
+	Relay  Relay
 }
 
 // Relay is a message for one other member. Exactly one of Payload (with PayloadField naming it) or Kind is set.

@@ -3,6 +3,7 @@ package protocol
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -10,6 +11,11 @@ import (
 
 // DefaultRoom is the room of a client that names none, so seed clients all meet in one lobby.
 const DefaultRoom = "lobby"
+
+// NetworkRoom is the room a client asks for to join its network's group: the members whose connections come
+// from the same address (IPv4) or /64 (IPv6). The server answers with the group's own room name in
+// self-connected. '@' cannot appear in a room name (ValidRoom), so it never collides with a named room.
+const NetworkRoom = "@network"
 
 // Limits on join parameters.
 const (
@@ -63,6 +69,21 @@ func CleanName(name string) string {
 		n++
 	}
 	return b.String()
+}
+
+// NumberedName returns "base (n)", the name given to the nth member who asked for base in a room where it is
+// taken; base is shortened so that the result still has at most MaxNameLen characters.
+func NumberedName(base string, n int) string {
+	suffix := " (" + strconv.Itoa(n) + ")"
+	keep := MaxNameLen - len(suffix) // the suffix is ASCII: one byte per character
+	for i := range base {
+		if keep == 0 {
+			base = base[:i]
+			break
+		}
+		keep--
+	}
+	return strings.TrimRight(base, " ") + suffix
 }
 
 // NewID returns a fresh member id: 120 bits from crypto/rand, base64url (20 characters).

@@ -70,6 +70,37 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+func TestDecodeRename(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"kind":"rename","name":"Alice"}`:         "Alice",
+		`{"kind":"rename","name":"\u00e9 x\n"}`:    "é x\n", // cleaned by the hub, not here
+		`{"kind":"rename","name":"","sid":"s"}`:    "",
+		`{"name":"B","kind":"rename","toId":null}`: "B",
+	} {
+		req, err := Decode([]byte(in))
+		if err != nil || !req.Rename || req.Name != want || req.Ping {
+			t.Errorf("Decode(%s) = %+v, %v; want rename to %q", in, req, err, want)
+		}
+	}
+	for _, in := range []string{`{"kind":"rename"}`, `{"kind":"rename","name":null}`, `{"kind":"rename","name":1}`,
+		`{"kind":"rename","name":{"a":"b"}}`, `{"kind":"rename","name":"x","toId":"B"}`} {
+		if _, err := Decode([]byte(in)); err == nil || err.Code != CodeBadMessage {
+			t.Errorf("Decode(%s) = %v, want %s", in, err, CodeBadMessage)
+		}
+	}
+}
+
+func TestSelfConnectedNetworkField(t *testing.T) {
+	var m map[string]any
+	json.Unmarshal(SelfConnected("i", "", "net-x", true, nil), &m)
+	if m["network"] != true || m["room"] != "net-x" {
+		t.Errorf("network self-connected = %v", m)
+	}
+	if b := SelfConnected("i", "", "lobby", false, nil); strings.Contains(string(b), "network") {
+		t.Errorf("network field present for a named room: %s", b)
+	}
+}
+
 func TestAppendRelayStampsSender(t *testing.T) {
 	req, err := Decode([]byte(`{"toId":"B","fromId":"MALLORY","offer":{"type":"offer","sdp":"v=0\r\n"},"sid":"s\"1"}`))
 	if err != nil {
@@ -90,8 +121,11 @@ func TestAppendRelayStampsSender(t *testing.T) {
 
 func TestServerFramesAreJSON(t *testing.T) {
 	for _, b := range [][]byte{
-		SelfConnected("id1", `Zoë "the" <admin>`, "lobby", json.RawMessage(`[{"urls":"stun:x"}]`)),
-		SelfConnected("id1", "", "r", nil),
+		SelfConnected("id1", `Zoë "the" <admin>`, "lobby", false, json.RawMessage(`[{"urls":"stun:x"}]`)),
+		SelfConnected("id1", "", "r", false, nil),
+		SelfConnected("id1", "A", "net-abc", true, json.RawMessage(`[]`)),
+		Renamed("id2", "Bob \"2\""),
+		Renamed("id2", ""),
 		Connected("id2", "Bob\u2028"),
 		Disconnected("id3"),
 		(&Error{Code: CodeUnknownTarget, Message: "no", ToID: "\x01bad"}).Frame(),
@@ -115,6 +149,27 @@ func TestCleanName(t *testing.T) {
 	for in, want := range tests {
 		if got := CleanName(in); got != want {
 			t.Errorf("CleanName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNumberedName(t *testing.T) {
+	long := strings.Repeat("é", MaxNameLen)
+	tests := []struct {
+		base string
+		n    int
+		want string
+	}{
+		{"Alice", 2, "Alice (2)"},
+		{"Alice (2)", 2, "Alice (2) (2)"},
+		{long, 3, strings.Repeat("é", MaxNameLen-4) + " (3)"},
+		{long, 1234, strings.Repeat("é", MaxNameLen-7) + " (1234)"},
+		{strings.Repeat("a", 27) + " bcd", 2, strings.Repeat("a", 27) + " (2)"}, // no double space at the cut
+	}
+	for _, tt := range tests {
+		got := NumberedName(tt.base, tt.n)
+		if got != tt.want || CleanName(got) != got || len([]rune(got)) > MaxNameLen {
+			t.Errorf("NumberedName(%q, %d) = %q, want %q (clean, ≤ %d characters)", tt.base, tt.n, got, tt.want, MaxNameLen)
 		}
 	}
 }
@@ -146,7 +201,7 @@ func TestNewIDUnique(t *testing.T) {
 // FuzzDecode checks that no input panics, every refusal is a sendable error, and every accepted relay
 // re-encodes to valid JSON carrying the payload unchanged.
 func FuzzDecode(f *testing.F) {
-	for _, s := range []string{`{"toId":"B","offer":{"sdp":"x"}}`, `{"kind":"ping"}`, `{"toId":"B","kind":"accept","sid":"1"}`, `[]`, `{"toId":null}`} {
+	for _, s := range []string{`{"toId":"B","offer":{"sdp":"x"}}`, `{"kind":"ping"}`, `{"toId":"B","kind":"accept","sid":"1"}`, `[]`, `{"toId":null}`, `{"kind":"rename","name":"x"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -157,7 +212,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if req.Ping {
+		if req.Ping || req.Rename {
 			return
 		}
 		out := AppendRelay(nil, &req.Relay, "A")

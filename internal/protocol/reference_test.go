@@ -34,6 +34,13 @@ func referenceDecode(data []byte) (Request, *Error) {
 			req.Ping = true
 			return req, nil
 		}
+		if kind == KindRename {
+			if err := json.Unmarshal(w["name"], &req.Name); err != nil || !present("name") {
+				return Request{}, errorf(CodeBadMessage, "name must be a string")
+			}
+			req.Rename = true
+			return req, nil
+		}
 		if kind != "" && !relayKind(kind) {
 			return req, errorf(CodeBadMessage, "unknown kind "+quoteShort(kind))
 		}
@@ -105,7 +112,7 @@ func checkAgainstReference(t *testing.T, data []byte) {
 		if *gerr != *werr {
 			t.Fatalf("Decode(%q): error %v, reference error %v", data, gerr, werr)
 		}
-	case got.Ping != want.Ping || got.Relay.ToID != want.Relay.ToID || got.Relay.Kind != want.Relay.Kind ||
+	case got.Ping != want.Ping || got.Rename != want.Rename || got.Name != want.Name || got.Relay.ToID != want.Relay.ToID || got.Relay.Kind != want.Relay.Kind ||
 		got.Relay.SID != want.Relay.SID || got.Relay.PayloadField != want.Relay.PayloadField ||
 		!bytes.Equal(got.Relay.Payload, want.Relay.Payload):
 		t.Fatalf("Decode(%q) = %+v, reference %+v", data, got, want)
@@ -120,6 +127,9 @@ var referenceCases = []string{
 	`{"a":"\x01"}`, `{"a":"\q"}`, `{"a":"\u12"}`, `{"a":tru}`, `{"a":[1,]}`, `{"a":{"b":1,}}`, `{,}`, `{"a"}`,
 	`{"a":1`, `"x"`, ` 12 `, `nul`, `{"toId":"B","sid":null,"kind":"hangup"}`, `{"kind":null,"toId":"B"}`,
 	`{"toId":"","kind":"request"}`, `{"toId":"B","kind":"pong"}`, `{"kind":"ping","toId":"B"}`,
+	`{"kind":"rename","name":"Al\u0069ce"}`, `{"kind":"rename","name":""}`, `{"kind":"rename"}`,
+	`{"kind":"rename","name":null}`, `{"kind":"rename","name":7}`, `{"kind":"rename","name":"x","toId":"B"}`,
+	`{"kind":"rename","name":"a","name":{"b":1}}`, `{"name":"x","toId":"B","kind":"hangup"}`,
 }
 
 func TestDecodeMatchesReference(t *testing.T) {

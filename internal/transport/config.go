@@ -10,6 +10,7 @@ package transport
 import (
 	"encoding/json"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -32,6 +33,15 @@ type Config struct {
 	// 0 means unlimited.
 	MaxConns      int
 	MaxConnsPerIP int
+	// TrustedProxies are the reverse proxies whose forwarding headers are believed: for a connection from one
+	// of them, the client's address is the rightmost X-Forwarded-For address (or Forwarded for=, when there is
+	// no X-Forwarded-For) that is not itself in TrustedProxies. Empty (the default) believes no header: the
+	// client's address is the TCP peer's. The address sets MaxConnsPerIP and the same-network group.
+	TrustedProxies []netip.Prefix
+	// NoNetworkRooms turns same-network groups off: a client that asks for protocol.NetworkRoom joins the
+	// default room instead (and self-connected says so). By default it joins the group of the clients whose
+	// address is in the same network as its own (docs/protocol.md).
+	NoNetworkRooms bool
 	// AllowedOrigins, if not empty, lists the Origin header values accepted for WebSocket upgrades
 	// (e.g. "https://lobby.example"). Empty accepts any origin, as the seed does (its page is opened from a file).
 	AllowedOrigins []string

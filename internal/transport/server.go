@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"io/fs"
@@ -36,6 +37,7 @@ type Server struct {
 	writers     atomic.Int64   // writer goroutines running now
 	writersPeak atomic.Int64   // most writers at once since the last trim
 	stop        chan struct{}
+	secret      []byte  // keys the names of same-network groups; random per server
 	poller      *poller // nil where epoll is unavailable: each connection then has a reader goroutine
 	stopPoller  sync.Once
 }
@@ -52,7 +54,9 @@ func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
 		conns:  make(map[*conn]struct{}),
 		perIP:  make(map[string]int),
 		stop:   make(chan struct{}),
+		secret: make([]byte, 32),
 	}
+	rand.Read(s.secret)
 	if p, err := newPoller(); err == nil {
 		s.poller = p
 	} else {
@@ -131,9 +135,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
+	addr := clientAddr(r, s.cfg.TrustedProxies)
+	ip := addr.String()
+	if !addr.IsValid() {
+		ip = hostOnly(r.RemoteAddr)
 	}
 	refusal := s.reserve(ip)
 	if refusal == errShuttingDown {
@@ -161,7 +166,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c := &conn{s: s, nc: nc, ip: ip, host: r.Host}
 	c.emitFn = c.emit
 	c.state.Store(1) // a writer is started below, once c.member is set; wake-ups until then are kept
-	m, err := s.hub.Join(q.Get("room"), q.Get("name"), c)
+	var m *hub.Member
+	switch room, name := q.Get("room"), q.Get("name"); {
+	case room != protocol.NetworkRoom:
+		m, err = s.hub.Join(room, name, c)
+	case s.cfg.NoNetworkRooms:
+		m, err = s.hub.Join(protocol.DefaultRoom, name, c)
+	default:
+		m, err = s.hub.JoinNetwork(networkRoom(s.secret, addr, ip), name, c)
+	}
 	if err != nil {
 		s.unreserve(ip)
 		var perr *protocol.Error
