@@ -24,6 +24,38 @@ func sanitizeName(name string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
+	if name = cleanName(name); name == "" {
+		name = "file"
+	}
+	return name
+}
+
+// maxPathComponents is the most directories a file's path may have (docs/datachannel.md, "Folders"); deeper
+// ones are dropped, so the file lands in its eighth directory.
+const maxPathComponents = 8
+
+// sanitizePath turns a relative directory chosen by the other side (the `path` of a `files` entry) into a safe
+// one, by the rules of docs/datachannel.md ("Folders"), which the browser SDK's safePath applies too (both are
+// tested with peer/testdata/hostile-paths.json): "/" and "\" separate components; each component is cleaned
+// like a file name, and dropped when nothing is left ("", ".", "..", "..." and the like); at most
+// maxPathComponents are kept. The result is "" (the top level) or components joined by "/": never absolute,
+// never with "." or "..", so joined to a directory it stays inside it.
+func sanitizePath(p string) string {
+	p = strings.ToValidUTF8(p, "\uFFFD")
+	var out []string
+	for _, c := range strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if c = cleanName(c); c != "" {
+			out = append(out, c)
+			if len(out) == maxPathComponents {
+				break
+			}
+		}
+	}
+	return strings.Join(out, "/")
+}
+
+// cleanName applies the rules of a file name to one component that has no separators: what is left may be "".
+func cleanName(name string) string {
 	name = strings.Map(func(r rune) rune {
 		switch {
 		case removedInName(r):
@@ -47,9 +79,6 @@ func sanitizeName(name string) string {
 		if reservedName(name) { // "CON      x" shortened to "CON"
 			name = "_" + name
 		}
-	}
-	if name == "" {
-		name = "file"
 	}
 	return name
 }
@@ -159,6 +188,29 @@ func placeUnique(tmp, dir, name string) (string, error) {
 		return target, nil
 	}
 	return "", fmt.Errorf("peer: no free name for %s in %s", name, dir)
+}
+
+// subdir returns parent/name as a directory to store into: an existing directory (never a symbolic link, nor
+// anything else that is not a directory) is used, a missing one is created (created reports that); when
+// something else has the name, "name (1)", "name (2)"… in the same way.
+func subdir(parent, name string) (dir string, created bool, err error) {
+	for n := 0; n < 10000; n++ {
+		target := filepath.Join(parent, name)
+		if n > 0 {
+			target = filepath.Join(parent, fmt.Sprintf("%s (%d)", name, n))
+		}
+		err := os.Mkdir(target, 0o777)
+		if err == nil {
+			return target, true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", false, err
+		}
+		if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+			return target, false, nil
+		}
+	}
+	return "", false, fmt.Errorf("peer: no free directory name for %s in %s", name, parent)
 }
 
 // syncDir makes a rename durable; not every platform can sync a directory, which is harmless.

@@ -107,3 +107,63 @@ func TestPlaceUnique(t *testing.T) {
 		}
 	}
 }
+
+// TestSanitizePathTable: the shared table of hostile folder paths (peer/testdata/hostile-paths.json), which the
+// browser SDK's safePath must clean identically (e2e TestFolderPathsTable evaluates it in Chromium). Whatever
+// comes in, the result joined to a directory stays inside it.
+func TestSanitizePathTable(t *testing.T) {
+	raw, err := os.ReadFile("testdata/hostile-paths.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct{ In, Want string }
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases in the table", len(cases))
+	}
+	dir := filepath.FromSlash("/srv/downloads")
+	for _, tc := range cases {
+		got := sanitizePath(tc.In)
+		if got != tc.Want {
+			t.Errorf("sanitizePath(%+q) = %+q, want %+q", tc.In, got, tc.Want)
+		}
+		checkSafePath(t, tc.In, got, dir)
+	}
+}
+
+// checkSafePath fails unless p (cleaned from in) is relative, has at most maxPathComponents components each a
+// stable clean name, and stays inside dir when joined to it.
+func checkSafePath(t *testing.T, in, p, dir string) {
+	t.Helper()
+	if sanitizePath(p) != p || !utf8.ValidString(p) {
+		t.Errorf("sanitizePath(%+q) = %+q: not stable or invalid UTF-8", in, p)
+	}
+	if p == "" {
+		return
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) > maxPathComponents {
+		t.Errorf("sanitizePath(%+q) = %+q: %d components", in, p, len(parts))
+	}
+	for _, c := range parts {
+		if c == "" || c == "." || c == ".." || strings.ContainsAny(c, `/\`) || cleanName(c) != c || len(c) > maxNameBytes {
+			t.Errorf("sanitizePath(%+q) = %+q: bad component %+q", in, p, c)
+		}
+	}
+	joined := filepath.Join(dir, filepath.FromSlash(p))
+	if rel, err := filepath.Rel(dir, joined); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(p) {
+		t.Errorf("sanitizePath(%+q) = %+q leaves %s: %s", in, p, dir, joined)
+	}
+}
+
+// FuzzSanitizePath: no input makes a path that leaves the directory it is joined to.
+func FuzzSanitizePath(f *testing.F) {
+	for _, s := range []string{"../..", "/etc/passwd", `..\..\x`, "a/./b", "1/2/3/4/5/6/7/8/9", "C:\\x", "\x00/\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		checkSafePath(t, in, sanitizePath(in), filepath.FromSlash("/srv/downloads"))
+	})
+}

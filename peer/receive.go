@@ -55,7 +55,7 @@ type AcceptOptions struct {
 // once; while it is unanswered the sender waits.
 type IncomingTransfer struct {
 	ID    string     // the sender's transfer id
-	Files []FileInfo // as announced; the names are sanitized when the files are stored
+	Files []FileInfo // as announced, but each Path already cleaned; the names are sanitized when the files are stored
 
 	c          *Conn
 	mu         sync.Mutex
@@ -123,7 +123,9 @@ func (t *IncomingTransfer) gotChannel(ch *channel) bool {
 
 // Accept agrees to the transfer and stores the files in dir, returning their paths once every file has arrived
 // with the announced size and SHA-256. Names are sanitized (base name only) and never overwrite: an existing
-// "a.txt" makes it "a (1).txt". Each file is written to a hidden ".NAME.*.p2plobby-partial" in dir, synced and
+// "a.txt" makes it "a (1).txt". A file with a Path (sent from a folder; already cleaned, see [FileInfo]) goes
+// in that subdirectory of dir, created as needed, never outside dir: an existing directory of that name is
+// used, anything else in the way (a file, a symbolic link) makes it "name (1)". Each file is written to a hidden ".NAME.*.p2plobby-partial" in dir, synced and
 // renamed only when verified; partial files are removed on failure. Errors: a *[TransferError] (a file failed;
 // the sender is told), [ErrCanceled] (the sender canceled), [ErrInterrupted] (the connection ended, or the
 // sender went silent: see [AcceptOptions]), [ErrProtocol], ctx's error (the sender is told to cancel). The
@@ -249,6 +251,53 @@ type recvState struct {
 
 	idle     time.Duration // the longest wait for the next message
 	deadline time.Time     // the file channel's read deadline, refreshed before reads
+
+	dirs    map[string]string // a file's cleaned Path → the directory it is stored in
+	created []string          // directories this transfer created, removed again if they stay empty
+}
+
+// dirFor returns the directory where a file with the cleaned path rel goes: rel under r.dir, each component an
+// existing directory or created (see subdir). The path was cleaned (sanitizePath), so it cannot leave r.dir;
+// and a symbolic link in the way is never followed, it only makes the component "name (1)".
+func (r *recvState) dirFor(rel string) (string, error) {
+	if rel == "" {
+		return r.dir, nil
+	}
+	if d, ok := r.dirs[rel]; ok {
+		return d, nil
+	}
+	if r.dirs == nil {
+		r.dirs = map[string]string{}
+	}
+	parent, walked := r.dir, ""
+	for _, c := range strings.Split(rel, "/") {
+		if walked == "" {
+			walked = c
+		} else {
+			walked += "/" + c
+		}
+		if d, ok := r.dirs[walked]; ok {
+			parent = d
+			continue
+		}
+		d, created, err := subdir(parent, c)
+		if err != nil {
+			return "", err
+		}
+		if created {
+			r.created = append(r.created, d)
+		}
+		r.dirs[walked] = d
+		parent = d
+	}
+	return parent, nil
+}
+
+// removeEmptyDirs removes the directories this transfer created that hold nothing (after a failure), deepest first.
+func (r *recvState) removeEmptyDirs() {
+	for i := len(r.created) - 1; i >= 0; i-- {
+		os.Remove(r.created[i]) // fails, harmlessly, on a directory that is not empty
+	}
 }
 
 // refreshDeadline moves the read deadline to idle from now. Setting it costs a timer and a goroutine in pion, so
@@ -274,9 +323,13 @@ func (r *recvState) run() (paths []string, err error) {
 		names[i] = sanitizeName(f.Name)
 	}
 	var cur *partial
+	var curDir string
 	defer func() {
 		if cur != nil {
 			cur.discard()
+		}
+		if err != nil {
+			r.removeEmptyDirs()
 		}
 	}()
 	buf := make([]byte, maxChunk)
@@ -288,7 +341,10 @@ func (r *recvState) run() (paths []string, err error) {
 		}
 		f := files[i]
 		if cur == nil {
-			if cur, err = newPartial(r.dir, names[i]); err != nil {
+			if curDir, err = r.dirFor(f.Path); err != nil {
+				return paths, r.fail(i, failWrite, err.Error())
+			}
+			if cur, err = newPartial(curDir, names[i]); err != nil {
 				return paths, r.fail(i, failWrite, err.Error())
 			}
 		}
@@ -314,7 +370,7 @@ func (r *recvState) run() (paths []string, err error) {
 		if sum := cur.sum(); !strings.EqualFold(sum, m.SHA256) {
 			return paths, r.fail(i, failIntegrity, "sha256 "+sum+" instead of "+m.SHA256)
 		}
-		path, err := cur.commit(r.dir, names[i])
+		path, err := cur.commit(curDir, names[i])
 		cur = nil
 		if err != nil {
 			return paths, r.fail(i, failWrite, err.Error())
@@ -464,6 +520,9 @@ func (c *Conn) proposed(m *ctrlMsg) {
 	if len(m.Files) > MaxOfferFiles {
 		c.sendCtrl(&ctrlMsg{T: tDecline, TID: m.TID, Reason: fmt.Sprintf("more than %d files in one offer", MaxOfferFiles)})
 		return
+	}
+	for i := range m.Files {
+		m.Files[i].Path = sanitizePath(m.Files[i].Path) // the other side's choice: cleaned before anyone sees it
 	}
 	t := &IncomingTransfer{ID: m.TID, Files: m.Files, c: c, fileCh: make(chan *channel, 1), canceled: make(chan struct{})}
 	c.mu.Lock()

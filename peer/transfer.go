@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 )
 
 // FileInfo describes one file of a transfer, as announced in {"t":"files"}.
@@ -18,6 +21,11 @@ type FileInfo struct {
 	Name string `json:"name"` // base name; receivers sanitize it anyway
 	Size int64  `json:"size"` // bytes
 	Type string `json:"type"` // MIME type; may be empty
+	// Path is the file's directory inside the folder it was sent from ("photos/2024", "/"-separated, no leading
+	// "/"; "" for the top level): see docs/datachannel.md, "Folders". A receiver stores the file under it, inside
+	// its download directory, after cleaning it (each component like a file name, at most 8 components);
+	// [IncomingTransfer] Files carry the cleaned path, and SendFiles announces the cleaned path.
+	Path string `json:"path,omitempty"`
 }
 
 // FileSource is a file to send. Open is called when the file's turn comes and must yield exactly Size bytes.
@@ -39,6 +47,56 @@ func FileFromPath(path string) (FileSource, error) {
 		FileInfo: FileInfo{Name: filepath.Base(path), Size: fi.Size(), Type: mime.TypeByExtension(filepath.Ext(path))},
 		Open:     func() (io.ReadCloser, error) { return os.Open(path) },
 	}, nil
+}
+
+// FilesFromDir describes every regular file under root, in lexical order, each with its [FileInfo].Path: the
+// directory it is in relative to root's parent, so root's own name comes first ("photos", "photos/2024"), as
+// browsers do for a picked folder. Symbolic links and other special files are skipped, and so are directories
+// deeper than a receiver keeps (8 levels, root included), whose files would be put one level up.
+func FilesFromDir(root string) ([]FileSource, error) {
+	root = filepath.Clean(root)
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("peer: %s is not a directory", root)
+	}
+	base := filepath.Base(root)
+	var files []FileSource
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		dir := filepath.ToSlash(filepath.Join(base, rel))
+		if d.IsDir() {
+			if strings.Count(dir, "/")+1 > maxPathComponents {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files = append(files, FileSource{
+			FileInfo: FileInfo{Name: d.Name(), Size: info.Size(), Type: mime.TypeByExtension(filepath.Ext(p)),
+				Path: path.Dir(dir)},
+			Open: func() (io.ReadCloser, error) { return os.Open(p) },
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
 }
 
 // Progress reports a running transfer, on either side.
@@ -83,6 +141,7 @@ func (c *Conn) SendFiles(ctx context.Context, files []FileSource, progress func(
 			return fmt.Errorf("peer: file %d: a name, a size ≥ 0 and Open are required", i)
 		}
 		infos[i] = f.FileInfo
+		infos[i].Path = sanitizePath(f.Path)
 		total += f.Size
 	}
 	if progress == nil {

@@ -2,35 +2,84 @@
 // also what the end-to-end tests read.
 import { Lobby } from '../sdk/p2plobby.js';
 import { Conversation, LOG_LIMITS, STATE_LABEL, actionButtons } from './conversation.js';
-import { h, hue, initials } from './dom.js';
+import { formatBytes, h, hue, initials } from './dom.js';
+import { qrSvg } from './qr.js';
+import * as attention from './attention.js';
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+/** The room that asks the server for the group of everyone on this network (docs/protocol.md). */
+const NETWORK = '@network';
+/** A private room: `p-` and at least 96 random bits in base64url (newPrivateRoom makes 128). */
+const PRIVATE_RE = /^p-[A-Za-z0-9_-]{16,62}$/;
 const NAME_KEY = 'p2plobby.name';
 const RELAY_KEY = 'p2plobby.relayOnly';
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
-const params = new URLSearchParams(location.search);
-const room = ROOM_RE.test(params.get('room') ?? '') ? /** @type {string} */ (params.get('room')) : 'lobby';
-if (params.get('room') !== room) {
-  params.set('room', room); // keep the address bar shareable
-  history.replaceState(null, '', `?${params}`);
+/**
+ * What the page's address asks for: a room (no room at all means the network's group), or an error when the
+ * room of a link is not a valid name — shown with its reason, never replaced by another room.
+ * @returns {{room: string, raw?: undefined, error?: undefined} | {room?: undefined, raw: string, error: string}}
+ */
+function roomFromUrl() {
+  const raw = new URLSearchParams(location.search).get('room');
+  if (raw === null || raw === '' || raw === NETWORK) return { room: NETWORK };
+  if (ROOM_RE.test(raw)) return { room: raw };
+  return { raw, error: roomProblem(raw) };
 }
 
+/**
+ * @param {string} raw an invalid room name
+ * @returns {string} why it is not valid, for people
+ */
+function roomProblem(raw) {
+  const rule = 'A room name has 1 to 64 characters, only letters A–Z and a–z, digits, “-”, “_” and “.”.';
+  if (raw.length > 64) return `It is ${raw.length} characters long. ${rule}`;
+  const bad = [...new Set([...raw].filter((c) => !/[A-Za-z0-9._-]/.test(c)))].slice(0, 5).map((c) =>
+    c === ' ' ? 'a space' : /[\s\p{C}]/u.test(c) ? `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}` : `“${c}”`);
+  const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
+  return `“${shown}” contains ${bad.length > 1 ? `${bad.slice(0, -1).join(', ')} and ${bad.at(-1)}` : bad[0]}. ${rule}`;
+}
+
+/**
+ * @param {string} raw
+ * @returns {string} the nearest valid room name ('' if none), e.g. "Team Photos" → "Team-Photos"
+ */
+function fixRoom(raw) {
+  return raw.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^-+|-+$/g, '').slice(0, 64);
+}
+
+/**
+ * @param {string} room
+ * @returns {string} the page address of a room (the network's group has none: it is the default)
+ */
+function roomHref(room) {
+  return room === NETWORK ? location.pathname : `${location.pathname}?room=${encodeURIComponent(room)}`;
+}
+
+const initial = roomFromUrl();
 const wsUrl = new URL('/ws', location.href);
 wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-const lobby = new Lobby({ url: wsUrl, room, name: loadName(), relayOnly: load(RELAY_KEY) === '1' });
+const lobby = new Lobby({ url: wsUrl, room: initial.room ?? NETWORK, name: loadName(), relayOnly: load(RELAY_KEY) === '1' });
 
 /** Page state; exposed for debugging and tests. */
 const state = {
-  room,
   /** @type {Map<string, Conversation>} by member id */
   convos: new Map(),
   /** @type {string | null} */
   selected: null,
+  /** @type {{raw: string, error: string} | null} the invalid room of the address, until the person chooses */
+  roomError: initial.error !== undefined ? { raw: initial.raw, error: initial.error } : null,
+  /** @type {boolean | null} whether the server groups people by network (known once `@network` was joined) */
+  networkRooms: /** @type {boolean | null} */ (null),
+  /** @type {Map<Conversation, number>} chat messages that arrived while their conversation was not in view */
+  unseen: new Map(),
+  /** The name the server gave us last (told once when it differs from the one asked for). */
+  lastSelfName: '',
 };
-/** @type {any} */ (window).p2plobby = { lobby, state, select, limits: LOG_LIMITS };
+/** @type {any} */ (window).p2plobby = { lobby, state, select, joinRoom, group, limits: LOG_LIMITS };
 
 /** @returns {string} the remembered name, or a new guest name */
 function loadName() {
@@ -103,6 +152,7 @@ function select(id) {
   if (id) {
     const c = conversation(id, lobby.members.get(id)?.name ?? lobby.peers.get(id)?.name ?? '');
     c.setSelected(true);
+    if (document.visibilityState === 'visible') state.unseen.delete(c);
     if (c.state === 'connected') c.input.focus();
   }
   $('placeholder').hidden = !!id;
@@ -149,6 +199,7 @@ function render() {
       state.convos.delete(key);
       c.key = id;
       state.convos.set(id, c);
+      c.setName(c.name); // the avatar's colour follows the member id
       if (state.selected === key) state.selected = id;
     }
   }
@@ -161,8 +212,125 @@ function render() {
     c.render();
   }
   if (focusKey) /** @type {HTMLElement | null} */ (document.querySelector(`[data-key="${CSS.escape(focusKey)}"]`))?.focus();
-  const unread = [...state.convos.values()].reduce((n, c) => n + c.unread, 0);
-  document.title = `${unread ? `(${unread}) ` : ''}${room} · p2plobby`;
+  renderGroup();
+  // The tab's title counts what waits for this person: requests, file offers, and chat not seen yet.
+  const peers = [...lobby.peers.values()];
+  const requests = peers.filter((p) => p.state === 'incoming').length;
+  const offers = peers.reduce((n, p) => n + [...p.incoming.values()].filter((t) => t.state === 'offered').length, 0);
+  const unseen = [...state.unseen.values()].reduce((a, b) => a + b, 0);
+  const count = requests + offers + unseen;
+  document.title = `${count ? `(${count}) ` : ''}${group().label} · p2plobby`;
+}
+
+/**
+ * The group this page is in, in words.
+ * @returns {{kind: 'network'|'lobby'|'private'|'room'|'none', label: string, heading: string, about: string, empty: string}}
+ */
+function group() {
+  const want = lobby.wantRoom;
+  const link = 'Send the link to this room to someone — they appear here when they open it.';
+  if (state.roomError) {
+    return { kind: 'none', label: 'No room', heading: 'Not in a room', about: 'The link named a room that cannot exist.', empty: '' };
+  }
+  if ((want === NETWORK && state.networkRooms === false) || want === 'lobby') {
+    return { kind: 'lobby', label: 'Public lobby', heading: 'In the public lobby',
+      about: want === NETWORK ? 'This server does not group people by network: everyone who opens the page without a room is here. To meet only the people you invite, make a private room.'
+        : 'Everyone who opens the page without a room on a server without network groups is here. To meet only the people you invite, make a private room.',
+      empty: 'Nobody has opened the page without a room yet.' };
+  }
+  if (want === NETWORK) {
+    return { kind: 'network', label: 'Your network', heading: 'People on your network',
+      about: 'Everyone who opens this page from your network (the same public address: your Wi-Fi, your office) sees you here, with no link. To meet someone elsewhere, make a private room.',
+      empty: 'People on your network appear here when they open this page.' };
+  }
+  if (PRIVATE_RE.test(want)) {
+    return { kind: 'private', label: 'Private room', heading: 'In this private room',
+      about: 'Only people with its link can join: its name cannot be guessed.', empty: link };
+  }
+  return { kind: 'room', label: `Room “${want}”`, heading: 'In this room',
+    about: `Anyone who knows the name “${want}” can join. For a room nobody can guess, make a private room.`, empty: link };
+}
+
+function renderGroup() {
+  const g = group();
+  const pill = $('group');
+  pill.dataset.kind = g.kind;
+  pill.dataset.room = state.roomError ? '' : lobby.room;
+  pill.textContent = g.label;
+  $('members-heading').textContent = g.heading;
+  $('group-about').textContent = g.about;
+  $('members-empty-hint').textContent = g.empty;
+  $('invite').hidden = g.kind === 'network' || g.kind === 'none';
+  const back = $('go-network');
+  back.hidden = lobby.wantRoom === NETWORK && !state.roomError;
+  back.textContent = state.networkRooms === false ? 'Public lobby' : 'Your network';
+  const input = /** @type {HTMLInputElement} */ ($('room-input'));
+  const value = g.kind === 'room' || g.kind === 'private' || (g.kind === 'lobby' && lobby.wantRoom !== NETWORK) ? lobby.wantRoom : '';
+  if (document.activeElement !== input && input.dataset.shown !== value) input.value = input.dataset.shown = value;
+  const self = $('self');
+  $('self-name').textContent = lobby.selfName || 'Anonymous';
+  self.title = lobby.name && lobby.selfName !== lobby.name && lobby.status === 'open'
+    ? `Someone here is already called “${lobby.name}”, so the others see you as “${lobby.selfName}”.` : 'The name the others see';
+  $('notify-ask').hidden = attention.permission() !== 'default' || g.kind === 'none';
+}
+
+/**
+ * Moves to another room, or to the network's group, without a reload: connections stay open.
+ * @param {string} next a room name or NETWORK
+ * @param {boolean} [push] add it to the history (false when following the history)
+ */
+function joinRoom(next, push = true) {
+  const wasError = !!state.roomError;
+  state.roomError = null;
+  $('room-error').hidden = true;
+  if (push && roomHref(next) !== location.pathname + location.search) history.pushState(null, '', roomHref(next));
+  if (next !== lobby.wantRoom || wasError || lobby.status === 'closed') {
+    lobby.setRoom(next);
+    if (lobby.status === 'closed') lobby.connect();
+  }
+  schedule();
+}
+
+/** Makes a private room (128 random bits in its name), joins it and shows its link and QR code. */
+function newPrivateRoom() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const id = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  joinRoom(`p-${id}`);
+  openShare();
+}
+
+/** @returns {string} the link to the room this page is in */
+function roomLink() {
+  return new URL(roomHref(lobby.wantRoom), location.href).href;
+}
+
+/** Shows the link of this room as text and as a QR code, with copy and (where the browser has one) share. */
+function openShare() {
+  const link = roomLink();
+  const g = group();
+  $('share-title').textContent = g.kind === 'private' ? 'Invite to your private room' : `Invite to ${g.label.replace(/^Room/, 'room')}`;
+  $('share-about').textContent = g.kind === 'private'
+    ? 'Anyone with this link or QR code can join, and nobody can guess it: send it only to the people you want here.'
+    : 'Anyone with this link or QR code can join — and so can anyone who guesses the name.';
+  /** @type {HTMLInputElement} */ ($('share-link')).value = link;
+  $('share-qr').replaceChildren(qrSvg(link, { size: 232, label: `QR code of the link ${link}` }));
+  $('share-qr').dataset.link = link;
+  $('share-native').hidden = typeof navigator.share !== 'function';
+  const dialog = /** @type {HTMLDialogElement} */ ($('share'));
+  if (!dialog.open) dialog.showModal();
+}
+
+/** @param {{raw: string, error: string}} e */
+function showRoomError(e) {
+  state.roomError = e;
+  $('room-error-reason').textContent = e.error;
+  const fix = fixRoom(e.raw);
+  const btn = $('room-error-fix');
+  btn.hidden = !fix;
+  btn.textContent = `Join “${fix}” instead`;
+  btn.dataset.room = fix;
+  $('room-error').hidden = false;
+  schedule();
 }
 
 function renderMembers() {
@@ -181,7 +349,7 @@ function renderMembers() {
       'data-testid': 'member', 'data-member-id': id, 'data-name': name, 'data-state': st },
     h('button', { class: 'open', 'data-testid': 'open', 'data-key': `open:${id}`, 'aria-current': state.selected === id ? 'true' : null,
       title: `Open the conversation with ${name || 'this person'}`, onclick: () => select(id) },
-    h('span', { class: 'avatar', style: { '--h': hue(name) }, 'aria-hidden': 'true' }, initials(name)),
+    h('span', { class: 'avatar', style: { '--h': hue(id) }, 'aria-hidden': 'true' }, initials(name)),
     h('span', { class: 'meta' },
       h('span', { class: 'mname' }, name || 'Anonymous'),
       label && h('span', { class: 'badge', 'data-testid': 'peer-state', 'data-state': st }, label)),
@@ -196,7 +364,7 @@ function renderMembers() {
 function renderRequests() {
   const banners = [...lobby.peers.values()].filter((p) => p.state === 'incoming').map((p) =>
     h('div', { class: 'request-banner', 'data-testid': 'request-banner', 'data-name': p.name },
-      h('span', { class: 'avatar', style: { '--h': hue(p.name) }, 'aria-hidden': 'true' }, initials(p.name)),
+      h('span', { class: 'avatar', style: { '--h': hue(p.id) }, 'aria-hidden': 'true' }, initials(p.name)),
       h('span', { class: 'text' }, h('b', {}, p.name || 'Someone'), ' wants to connect with you.'),
       h('span', { class: 'actions' },
         h('button', { class: 'primary', 'data-key': `banner:${p.id}:accept`, onclick: () => {
@@ -213,10 +381,38 @@ function renderStatus(s) {
   el.dataset.status = s.status;
   el.textContent = s.status === 'open' ? 'Online'
     : s.status === 'connecting' ? 'Connecting…'
-      : s.status === 'reconnecting' ? `Reconnecting${s.delay ? ` in ${Math.ceil(s.delay / 1000)} s` : ''}…`
+      : s.status === 'reconnecting' ? 'Reconnecting…' // the banner says more
         : `Offline${s.reason ? `: ${s.reason}` : ''}`;
   el.title = s.status === 'reconnecting'
     ? 'The lobby server is unreachable. Open connections keep working; requests need the server.' : '';
+  renderOffline(s);
+}
+
+/** @type {any} */
+let offlineTimer = null;
+
+/**
+ * The banner that says the lobby server is unreachable (and that open conversations still work), with a
+ * countdown to the next attempt and "Retry now".
+ * @param {{status: string, delay?: number, code?: number, reason?: string}} s
+ */
+function renderOffline(s) {
+  const down = s.status === 'reconnecting' || (s.status === 'closed' && s.code !== undefined);
+  const banner = $('offline');
+  banner.hidden = !down;
+  banner.dataset.status = s.status;
+  clearInterval(offlineTimer);
+  if (!down) return;
+  const retryAt = s.delay ? Date.now() + s.delay : 0;
+  const still = 'Open conversations still work: chat and files go directly between you. Finding people and new requests need the server.';
+  const text = () => {
+    const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    $('offline-text').textContent = s.status === 'closed'
+      ? `The lobby server refused this page${s.reason ? ` (${s.reason})` : ''}. ${still}`
+      : `The lobby server is unreachable. ${still} ${retryAt ? `Trying again in ${left} s.` : 'Reconnecting…'}`;
+  };
+  text();
+  if (retryAt) offlineTimer = setInterval(text, 1000);
 }
 
 lobby.on('status', (s) => {
@@ -224,17 +420,61 @@ lobby.on('status', (s) => {
   renderStatus(s);
   schedule();
 });
-lobby.on('self', (/** @type {{name: string}} */ s) => {
+lobby.on('self', (/** @type {{name: string, network: boolean}} */ s) => {
   const input = /** @type {HTMLInputElement} */ ($('name-input'));
-  if (document.activeElement !== input && s.name) input.value = s.name;
+  if (document.activeElement !== input && lobby.name) input.value = lobby.name;
+  if (lobby.wantRoom === NETWORK) state.networkRooms = s.network;
+  if (lobby.name && s.name !== lobby.name && s.name !== state.lastSelfName) {
+    toast(`Someone here is already called “${lobby.name}”: the others see you as “${s.name}”.`);
+  }
+  state.lastSelfName = s.name;
+  schedule();
+});
+lobby.on('rename', (/** @type {{id: string, name: string, previous: string, self: boolean}} */ r) => {
+  if (r.self) {
+    if (r.name !== lobby.name) toast(`Someone here is already called “${lobby.name}”: the others see you as “${r.name}”.`);
+    state.lastSelfName = r.name;
+  } else {
+    // The same person under another name: a note where you talk with them, not a leave and a join.
+    const c = state.convos.get(r.id);
+    if (c) {
+      c.note(`${r.previous || 'Anonymous'} is now ${r.name || 'Anonymous'}`, 'rename-note');
+      c.setName(r.name);
+    }
+  }
+  schedule();
 });
 lobby.on('members', schedule);
 lobby.on('peer', (/** @type {import('../sdk/peer.js').Peer} */ peer) => {
   const c = conversation(peer.id, peer.name);
   c.setPeer(peer);
+  const requestTag = `request:${peer.id}:${peer.sid ?? ''}`;
+  if (peer.state === 'incoming') {
+    attention.notify(requestTag, `${peer.name || 'Someone'} wants to connect`, 'Open p2plobby to accept or decline.', () => select(c.key));
+  }
   peer.on('state', (/** @type {string} */ s) => {
+    if (s !== 'incoming') attention.dismiss(requestTag);
     if (s === 'connected' && !state.selected) select(peer.id);
     schedule();
+  });
+  peer.on('chat', () => {
+    if (state.selected !== c.key || document.visibilityState !== 'visible') state.unseen.set(c, (state.unseen.get(c) ?? 0) + 1);
+    schedule();
+  });
+  peer.on('transfer', (/** @type {import('../sdk/transfer.js').Transfer} */ t) => {
+    if (t.direction !== 'receive') return;
+    const tag = `offer:${t.tid}`;
+    t.on('state', () => {
+      if (t.state !== 'offered') attention.dismiss(tag);
+      schedule();
+    });
+    queueMicrotask(() => { // after anything that answers it at once (automatic accepts and declines)
+      if (t.state !== 'offered') return;
+      const what = t.files.length === 1 ? `“${t.files[0].name}”` : `${t.files.length} files`;
+      attention.notify(tag, `${peer.name || 'Someone'} wants to send you ${what}`,
+        `${formatBytes(t.total)}. Open p2plobby to accept or decline.`, () => select(c.key));
+      schedule();
+    });
   });
   schedule();
 });
@@ -258,23 +498,69 @@ nameInput.addEventListener('keydown', (e) => {
   if (e.key === 'Enter') nameInput.blur();
 });
 const roomInput = /** @type {HTMLInputElement} */ ($('room-input'));
-roomInput.value = room;
+const top = /** @type {HTMLElement} */ (document.querySelector('.top'));
+/** @param {boolean} open whether the room and name controls are unfolded (narrow screens fold them) */
+function unfold(open) {
+  top.dataset.open = String(open);
+  $('controls-toggle').setAttribute('aria-expanded', String(open));
+}
+$('controls-toggle').addEventListener('click', () => unfold(top.dataset.open !== 'true'));
 $('room-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const next = roomInput.value.trim();
-  if (next === room || !ROOM_RE.test(next)) return;
-  const busy = [...lobby.peers.values()].some((p) => p.state === 'connected');
-  if (busy && !confirm('Changing rooms closes your open connections. Continue?')) return;
-  location.search = `?room=${encodeURIComponent(next)}`;
+  if (!next) return roomInput.focus();
+  if (!ROOM_RE.test(next)) {
+    toast(roomProblem(next), 'error');
+    return;
+  }
+  roomInput.blur();
+  unfold(false);
+  joinRoom(next);
+});
+$('new-private').addEventListener('click', () => {
+  unfold(false);
+  newPrivateRoom();
+});
+$('invite').addEventListener('click', openShare);
+$('go-network').addEventListener('click', () => joinRoom(NETWORK));
+$('retry-now').addEventListener('click', () => lobby.retry());
+$('room-error-network').addEventListener('click', () => joinRoom(NETWORK));
+$('room-error-fix').addEventListener('click', (e) => joinRoom(/** @type {HTMLElement} */ (e.currentTarget).dataset.room ?? NETWORK));
+window.addEventListener('popstate', () => {
+  const r = roomFromUrl();
+  if (r.room !== undefined) joinRoom(r.room, false);
+  else showRoomError(r); // stays where it is until the person chooses
 });
 $('copy-link').addEventListener('click', async () => {
-  const link = `${location.origin}${location.pathname}?room=${encodeURIComponent(room)}`;
+  const input = /** @type {HTMLInputElement} */ ($('share-link'));
   try {
-    await navigator.clipboard.writeText(link);
-    toast('Link copied. Anyone with it can join this room.');
+    await navigator.clipboard.writeText(input.value);
+    toast('Link copied.');
   } catch {
-    prompt('Copy this link:', link); // clipboard API needs a secure context
+    input.select(); // the clipboard API needs a secure context: selected, for the person to copy
+    toast('Select and copy the link above.');
   }
+});
+$('share-native').addEventListener('click', async () => {
+  try {
+    await navigator.share({ title: 'p2plobby', text: 'Join me on p2plobby', url: /** @type {HTMLInputElement} */ ($('share-link')).value });
+  } catch {
+    // cancelled, or not allowed here: the link and QR code are still on screen
+  }
+});
+$('share-close').addEventListener('click', () => /** @type {HTMLDialogElement} */ ($('share')).close());
+// Notification permission: asked when the person acts, never on load.
+document.addEventListener('click', (e) => {
+  const t = /** @type {HTMLElement} */ (e.target);
+  if (t.closest?.('[data-testid=request], [data-testid=accept], [data-key$=":accept"], [data-testid=new-private]')) {
+    attention.askPermission().then(schedule);
+  }
+}, true);
+$('notify-on').addEventListener('click', () => attention.askPermission(true).then(schedule));
+document.addEventListener('visibilitychange', () => {
+  const c = state.selected ? state.convos.get(state.selected) : null;
+  if (c && document.visibilityState === 'visible') state.unseen.delete(c);
+  schedule();
 });
 const relayOnly = /** @type {HTMLInputElement} */ ($('relay-only'));
 relayOnly.checked = lobby.relayOnly;
@@ -318,4 +604,10 @@ window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => e.preventDefault());
 
 select(null);
-lobby.connect();
+if (state.roomError) {
+  showRoomError(state.roomError); // nothing is joined until the person chooses
+  $('status').textContent = 'Not connected';
+  $('status').dataset.status = 'closed';
+} else {
+  lobby.connect();
+}

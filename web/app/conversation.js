@@ -4,6 +4,8 @@
 import { formatTime, h, hue, initials } from './dom.js';
 import { describePath } from '../sdk/path.js';
 import { releaseLinks, transferCard } from './transferview.js';
+import { LIMITS } from '../sdk/transfer.js';
+import { canPickDirectory, download, downloadAll, entryOf, pickDirectory, saveInto, unsaved, watchSaved } from './saving.js';
 
 /** @typedef {import('../sdk/peer.js').Peer} Peer */
 
@@ -30,6 +32,9 @@ export const LOG_LIMITS = { logItems: 500 };
 /** @type {WeakMap<Element, () => boolean>} log items that must stay while this says so (live transfer cards) */
 const pinned = new WeakMap();
 
+/** @type {Set<Conversation>} every conversation, for pasting into the one on screen */
+const conversations = new Set();
+
 export class Conversation {
   /**
    * @param {string} key the member id it is filed under
@@ -55,7 +60,6 @@ export class Conversation {
     this.title = h('h2', { class: 'cname' });
     this.stateEl = h('span', { class: 'badge', 'data-testid': 'conversation-state' });
     this.pathEl = h('span', { class: 'path', 'data-testid': 'path', hidden: true });
-    this.reasonEl = h('p', { class: 'reason', 'data-testid': 'conversation-reason' });
     this.codeEl = h('strong', { class: 'code', 'data-testid': 'verify-code' });
     this.verify = h('details', { class: 'verify', hidden: true },
       h('summary', {}, 'Verification code ', this.codeEl),
@@ -72,13 +76,38 @@ export class Conversation {
       } });
     this.attach = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach', title: 'Send files',
       'aria-label': 'Send files', onclick: () => this.fileInput.click() }, paperclip());
+    // A folder keeps its layout: each file is announced with its path inside it (webkitRelativePath).
+    this.folderInput = h('input', { type: 'file', multiple: true, webkitdirectory: '', hidden: true, 'data-testid': 'folder-input',
+      onchange: () => {
+        const input = /** @type {HTMLInputElement} */ (this.folderInput);
+        if (input.files?.length) this.sendFiles(input.files);
+        input.value = '';
+      } });
+    this.attachFolder = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach-folder', title: 'Send a folder',
+      'aria-label': 'Send a folder', onclick: () => this.folderInput.click() }, folderIcon());
+    /** @type {{dir: FileSystemDirectoryHandle | null} | null} where received files are saved automatically (null: they are not); kept for the page's session */
+    this.autoSave = null;
+    this.autoAcceptBox = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', 'data-testid': 'auto-accept',
+      onchange: () => this.#setAutoAccept(/** @type {HTMLInputElement} */ (this.autoAcceptBox).checked) }));
+    this.autoSaveBox = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', 'data-testid': 'auto-save',
+      onchange: () => this.#setAutoSave(/** @type {HTMLInputElement} */ (this.autoSaveBox).checked) }));
+    this.autoSaveText = h('span', {}, 'Save automatically');
+    this.unsavedText = h('span', { 'data-testid': 'unsaved-count' });
+    this.unsavedEl = h('span', { class: 'unsaved', hidden: true }, this.unsavedText,
+      h('button', { type: 'button', 'data-testid': 'save-all-conversation', onclick: () => downloadAll(unsaved(this.log)) }, 'Save all'));
+    this.fileOptions = h('div', { class: 'file-options', 'data-testid': 'file-options' },
+      h('label', { title: 'For this connection: files they send are accepted as they arrive, without asking you (the usual limits still apply).' },
+        this.autoAcceptBox, h('span', {}, 'Accept their files without asking')),
+      h('label', { title: 'Save every file you receive from them as soon as it arrives: into a folder you choose where this browser can, else as downloads. For this visit.' },
+        this.autoSaveBox, this.autoSaveText),
+      this.unsavedEl);
     this.input = /** @type {HTMLInputElement} */ (h('input', { class: 'chat-input', 'data-testid': 'chat-input',
       placeholder: 'Message', autocomplete: 'off', 'aria-label': 'Message', maxlength: 4000 }));
     this.sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'chat-send' }, 'Send');
     this.composer = h('form', { class: 'composer', onsubmit: (/** @type {Event} */ e) => {
       e.preventDefault();
       this.sendChat();
-    } }, this.attach, this.fileInput, this.input, this.sendBtn);
+    } }, this.attach, this.attachFolder, this.fileInput, this.folderInput, this.input, this.sendBtn);
     this.drop = h('div', { class: 'drop', hidden: true }, 'Drop files to send them');
 
     this.el = h('section', { class: 'conversation', 'data-testid': 'conversation', hidden: true },
@@ -87,8 +116,10 @@ export class Conversation {
         this.avatar,
         h('div', { class: 'who' }, this.title, this.stateEl, this.pathEl),
         this.buttons),
-      this.reasonEl, this.verify, this.log, this.composer, this.drop);
+      this.verify, this.log, this.fileOptions, this.composer, this.drop);
     this.#dragAndDrop();
+    conversations.add(this);
+    watchSaved(() => this.#renderUnsaved());
     this.setName(name);
     this.render();
   }
@@ -100,7 +131,7 @@ export class Conversation {
     this.el.dataset.peerId = this.key;
     this.title.textContent = name || 'Anonymous';
     this.avatar.textContent = initials(name || '?');
-    this.avatar.style.setProperty('--h', String(hue(name)));
+    this.avatar.style.setProperty('--h', String(hue(this.key))); // from the member: two "Alice"s differ
   }
 
   /**
@@ -113,12 +144,14 @@ export class Conversation {
     this.peer = peer;
     const first = !this.log.childElementCount;
     if (!first) this.note('New session');
+    // Accepting files without asking was for the connection it was chosen in; a new one asks again.
+    this.autoAcceptBox.checked = false;
     let relayNoted = false;
     let directNoted = false;
     this.unsub = [
       peer.on('state', (s) => {
         if (s === 'connected') this.note('Connected — chat and files are end-to-end encrypted between you two.');
-        else if (s !== 'connecting' && s !== 'incoming' && peer.reason) this.note(peer.reason);
+        else if (s !== 'connecting' && s !== 'incoming' && peer.reason) this.note(peer.reason, peer.ended ? 'end-reason' : undefined);
         this.render();
         this.hooks.onChange();
       }),
@@ -144,6 +177,7 @@ export class Conversation {
         const li = h('li', { class: 'item' }, transferCard(t));
         pinned.set(li, () => !t.ended);
         this.#append(li, t.direction === 'receive');
+        if (t.direction === 'receive') t.on('file', (/** @type {import('../sdk/transfer.js').FileResult} */ r) => this.#autoSaveFile(r)); // after the card's: it tracks the file
         this.hooks.onChange();
       }),
       peer.on('limited', (/** @type {{kind: string, reason: string}} */ l) => this.note(`${this.name || 'They'}: ${l.reason}`)),
@@ -173,8 +207,6 @@ export class Conversation {
     this.stateEl.textContent = STATE_LABEL[/** @type {keyof STATE_LABEL} */ (state)] +
       (state === 'connected' && p && !p.online ? ' · not in the lobby' : '');
     this.stateEl.dataset.state = state;
-    this.reasonEl.textContent = p?.ended ? p.reason : '';
-    this.reasonEl.hidden = !p?.ended;
     const path = state === 'connected' ? p?.path : null;
     this.pathEl.hidden = !path;
     if (path) {
@@ -189,7 +221,7 @@ export class Conversation {
     this.verify.hidden = !code || state !== 'connected';
     this.codeEl.textContent = code ?? '';
     const connected = state === 'connected';
-    for (const el of [this.input, this.sendBtn, this.attach]) /** @type {any} */ (el).disabled = !connected;
+    for (const el of [this.input, this.sendBtn, this.attach, this.attachFolder, this.autoAcceptBox]) /** @type {any} */ (el).disabled = !connected;
     this.input.placeholder = connected ? `Message ${this.name || 'them'}` : 'Connect to chat';
     this.buttons.replaceChildren(...actionButtons(p, `conv:${this.key}`, {
       online: this.hooks.isOnline(this.key), onRequest: () => this.hooks.onRequest(this), hangup: true,
@@ -207,9 +239,12 @@ export class Conversation {
     h('time', { datetime: new Date(ts).toISOString() }, formatTime(ts))), !m.self);
   }
 
-  /** @param {string} text */
-  note(text) {
-    this.#append(h('li', { class: 'item note' }, text), false);
+  /**
+   * @param {string} text
+   * @param {string} [testid] what kind of note it is (data-testid), e.g. 'end-reason', 'rename-note'
+   */
+  note(text, testid) {
+    this.#append(h('li', { class: 'item note', 'data-testid': testid }, text), false);
   }
 
   sendChat() {
@@ -223,14 +258,139 @@ export class Conversation {
     }
   }
 
-  /** @param {FileList | File[]} files */
+  /** @param {FileList | import('../sdk/outgoing.js').SendItem[]} files */
   sendFiles(files) {
     if (this.peer?.state !== 'connected') return;
+    if (files.length > LIMITS.filesPerOffer) {
+      this.note(`Not sent: ${files.length} files are more than one transfer may hold (${LIMITS.filesPerOffer}). Send them in parts, or as an archive.`);
+      return;
+    }
     try {
       this.peer.sendFiles(files);
     } catch (err) {
       this.note(`Could not send: ${/** @type {Error} */ (err).message}`);
     }
+  }
+
+  /**
+   * Sends pasted text: as a chat message, or as a text file when it is longer than a message may be.
+   * @param {string} text
+   */
+  sendPasted(text) {
+    if (!this.peer || this.peer.state !== 'connected') return;
+    if (new TextEncoder().encode(text).length <= 16 << 10) {
+      try {
+        this.addChat(this.peer.sendChat(text));
+        return;
+      } catch (err) {
+        this.note(`Not sent: ${/** @type {Error} */ (err).message}`);
+        return;
+      }
+    }
+    this.note('The pasted text is longer than a message may be (16 KiB): it is offered as a text file.');
+    this.sendFiles([new File([text], 'pasted text.txt', { type: 'text/plain' })]);
+  }
+
+  /**
+   * A file of this conversation arrived: saved at once when the person chose to save automatically.
+   * @param {import('../sdk/transfer.js').FileResult} r
+   */
+  #autoSaveFile(r) {
+    const entry = entryOf(r);
+    if (!entry || entry.saved || !this.autoSave) return;
+    const dir = this.autoSave.dir;
+    if (!dir) {
+      download(entry);
+      return;
+    }
+    saveInto(dir, entry).catch((err) => this.note(
+      `Could not save “${entry.name}” into “${dir.name}” automatically (${/** @type {Error} */ (err).message}): save it from its card.`));
+  }
+
+  /** @param {boolean} on */
+  #setAutoAccept(on) {
+    const p = this.peer;
+    if (!p || p.state !== 'connected') {
+      this.autoAcceptBox.checked = false;
+      return;
+    }
+    p.autoAccept = on;
+    this.note(on ? `Files from ${this.name || 'them'} are accepted without asking, for this connection.`
+      : `Files from ${this.name || 'them'} wait for your answer again.`, 'auto-accept-note');
+  }
+
+  /** @param {boolean} on */
+  async #setAutoSave(on) {
+    if (!on) {
+      this.autoSave = null;
+      this.autoSaveText.textContent = 'Save automatically';
+      this.note('Received files are no longer saved automatically.', 'auto-save-note');
+      return;
+    }
+    /** @type {FileSystemDirectoryHandle | null} */
+    let dir = null;
+    if (canPickDirectory()) {
+      try {
+        dir = await pickDirectory();
+      } catch (err) {
+        this.note(`Cannot save into a folder here (${/** @type {Error} */ (err).message}).`);
+      }
+      if (!dir) {
+        this.autoSaveBox.checked = false;
+        return;
+      }
+    }
+    this.autoSave = { dir };
+    this.autoSaveText.textContent = dir ? `Save automatically into “${dir.name}”` : 'Save automatically (as downloads)';
+    this.note(dir ? `Files from ${this.name || 'them'} are saved into “${dir.name}” as they arrive, with their folders, for this visit.`
+      : `Files from ${this.name || 'them'} are downloaded as they arrive, for this visit (your browser may ask once to allow several downloads).`,
+    'auto-save-note');
+    for (const e of unsaved(this.log)) { // and the ones waiting already
+      if (dir) await saveInto(dir, e).catch(() => {});
+      else download(e);
+    }
+  }
+
+  /** Shows how many received files of this conversation are not saved yet. */
+  #renderUnsaved() {
+    const n = unsaved(this.log).length;
+    this.unsavedEl.hidden = !n;
+    this.unsavedText.textContent = `${n} received ${n === 1 ? 'file' : 'files'} not saved`;
+  }
+
+  /**
+   * Sends what was dropped, folders with their layout: each file with its path inside the dropped folder.
+   * @param {any[]} entries FileSystemEntry objects (from webkitGetAsEntry)
+   */
+  async #sendEntries(entries) {
+    /** @type {{file: File, path: string}[]} */
+    const out = [];
+    const max = LIMITS.filesPerOffer + 1; // enough to tell that it is too many
+    /** @param {any} entry */
+    const walk = async (entry) => {
+      if (out.length >= max) return;
+      if (entry.isFile) {
+        const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+        const full = String(entry.fullPath || '');
+        out.push({ file, path: full.slice(1, Math.max(1, full.lastIndexOf('/'))) });
+        return;
+      }
+      const reader = entry.createReader();
+      for (;;) { // readEntries answers in batches, until an empty one
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child);
+        if (out.length >= max) return;
+      }
+    };
+    try {
+      for (const e of entries) await walk(e);
+    } catch (err) {
+      this.note(`Could not read what was dropped: ${/** @type {Error} */ (err).message}`);
+      return;
+    }
+    if (!out.length) this.note('Nothing to send: the folder is empty.');
+    else this.sendFiles(out);
   }
 
   /**
@@ -288,10 +448,48 @@ export class Conversation {
       e.preventDefault();
       depth = 0;
       show(false);
+      // Entries must be taken during the event; a dropped folder is read afterwards.
+      const entries = [...(e.dataTransfer?.items ?? [])].filter((i) => i.kind === 'file').map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+      if (this.state === 'connected' && entries.some((x) => x?.isDirectory)) {
+        this.#sendEntries(entries);
+        return;
+      }
       const files = e.dataTransfer?.files;
       if (files?.length) this.sendFiles(files);
     });
   }
+}
+
+/**
+ * Paste into the conversation on screen: files (a copied image, say) are offered at once; text is sent as a
+ * message, except where it goes into a text field (the message box keeps it until Enter, unless it is longer than
+ * the box takes).
+ */
+document.addEventListener('paste', (e) => {
+  const c = [...conversations].find((x) => !x.el.hidden);
+  if (!c || c.state !== 'connected') return;
+  const target = /** @type {any} */ (e.target);
+  const field = target instanceof HTMLTextAreaElement || target?.isContentEditable ||
+    (target instanceof HTMLInputElement && ['text', 'search', 'url', 'email', 'tel', 'password', 'number'].includes(target.type));
+  if (field && target !== c.input) return; // another field's (name, room)
+  const files = [...(e.clipboardData?.files ?? [])];
+  if (files.length) {
+    e.preventDefault();
+    c.sendFiles(files);
+    return;
+  }
+  const text = e.clipboardData?.getData('text/plain') ?? '';
+  if (!text.trim()) return;
+  if (field && c.input.value.length + text.length <= c.input.maxLength) return; // into the box, as usual
+  e.preventDefault();
+  c.sendPasted(text);
+});
+
+/** @returns {SVGElement} a folder icon */
+function folderIcon() {
+  const svg = paperclip();
+  svg.firstElementChild?.setAttribute('d', 'M3 6.5A1.5 1.5 0 014.5 5h4l2 2.5h9A1.5 1.5 0 0121 9v9.5a1.5 1.5 0 01-1.5 1.5h-15A1.5 1.5 0 013 18.5z');
+  return svg;
 }
 
 /** @returns {SVGElement} a paperclip icon (inline: no external assets, and emoji fonts may be missing) */

@@ -79,17 +79,19 @@ export function formatTime(ts) {
 }
 
 /**
- * One or two letters for an avatar.
+ * One or two characters for an avatar: the first letter of the first and of the last word, so "Alice" and
+ * "Alice (2)" (a name the server made unique) read "A" and "A2"; punctuation is skipped.
  * @param {string} name
  * @returns {string}
  */
 export function initials(name) {
-  const parts = (name || '?').trim().split(/\s+/);
-  return ((parts[0]?.[0] ?? '?') + (parts[1]?.[0] ?? '')).toUpperCase();
+  const words = (name || '').match(/[\p{L}\p{N}]+/gu) ?? [];
+  const first = (w = '') => [...w][0] ?? '';
+  return ((first(words[0]) || '?') + (words.length > 1 ? first(words.at(-1)) : '')).toUpperCase();
 }
 
 /**
- * A stable hue for a name, so each person keeps a colour.
+ * A stable hue for a string (a member id, so two people of the same name differ), so each keeps a colour.
  * @param {string} s
  * @returns {number}
  */

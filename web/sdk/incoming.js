@@ -1,6 +1,6 @@
 // Receiving a transfer: validate the proposal, then store and hash each file as it streams in.
 import { Sha256 } from './sha256.js';
-import { diskStorage, memoryInUse, openSink, releaseMemory, reserveMemory, safeName } from './sink.js';
+import { diskStorage, memoryInUse, openSink, releaseMemory, reserveMemory, safeName, safePath } from './sink.js';
 import { LIMITS, Transfer, rateLimit } from './transfer.js';
 
 /**
@@ -15,8 +15,9 @@ const TID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const TYPE_RE = /^[\x21-\x7e]{1,100}$/;
 
 /**
- * Validates a `files` proposal. Names come back cleaned by safeName (docs/datachannel.md, "File names"):
- * what the page shows is what it saves.
+ * Validates a `files` proposal. Names come back cleaned by safeName (docs/datachannel.md, "File names") and
+ * folder paths by safePath ("Folders"; a path that is not a string counts as none): what the page shows is what
+ * it saves.
  * @param {any} msg
  * @returns {FileMeta[] | null}
  */
@@ -27,7 +28,8 @@ export function parseOffer(msg) {
   const files = [];
   for (const f of msg.files) {
     if (!f || typeof f.name !== 'string' || !Number.isSafeInteger(f.size) || f.size < 0) return null;
-    files.push({ name: safeName(f.name), size: f.size, type: typeof f.type === 'string' && TYPE_RE.test(f.type) ? f.type : '' });
+    files.push({ name: safeName(f.name), size: f.size, type: typeof f.type === 'string' && TYPE_RE.test(f.type) ? f.type : '',
+      path: typeof f.path === 'string' ? safePath(f.path) : '' });
   }
   return files;
 }
@@ -236,7 +238,7 @@ export class IncomingTransfer extends Transfer {
     this.io = this.io
       .then(async () => {
         if (this.ended) return;
-        const sink = await openSink(key, this.storage);
+        const sink = await openSink(key, this.storage, { dir: this.tid, path: meta.path ?? '', name: meta.name });
         if (this.ended) {
           await sink.abort();
           return;

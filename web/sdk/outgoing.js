@@ -1,8 +1,41 @@
 // Sending a transfer: propose, wait for accept, then stream the files over `file:<tid>`.
 import { Sha256 } from './sha256.js';
+import { safePath } from './sink.js';
 import { HIGH_WATER, LOW_WATER, Transfer, randomId } from './transfer.js';
 
-/** @typedef {import('./transfer.js').TransferLink} TransferLink */
+/**
+ * @typedef {import('./transfer.js').TransferLink} TransferLink
+ * @typedef {import('./transfer.js').FileMeta} FileMeta
+ */
+
+/**
+ * What can be sent: a File (one picked from a folder, with `webkitRelativePath`, keeps its folder path), a Blob
+ * with a name, or a Blob with the name and the folder path to announce (`{file, name?, path?}`; path like
+ * "photos/2024", as from a dropped folder).
+ * @typedef {File | Blob & {name?: string} | {file: Blob, name?: string, path?: string}} SendItem
+ */
+
+/**
+ * The blob and announced metadata of one item: its folder path comes cleaned (safePath), so what the receiver
+ * is told is what it keeps.
+ * @param {SendItem} item
+ * @param {number} i
+ * @returns {{blob: Blob, meta: FileMeta}}
+ */
+export function describeItem(item, i) {
+  const wrapped = !(item instanceof Blob) && item && typeof item === 'object' && /** @type {any} */ (item).file instanceof Blob;
+  const blob = wrapped ? /** @type {{file: Blob}} */ (item).file : /** @type {Blob} */ (item);
+  const any = /** @type {any} */ (item);
+  const name = String((wrapped ? any.name : '') || /** @type {any} */ (blob).name || `file-${i + 1}`);
+  let path = wrapped ? String(any.path ?? '') : '';
+  const rel = /** @type {any} */ (blob).webkitRelativePath;
+  if (!wrapped && typeof rel === 'string' && rel.includes('/')) path = rel.slice(0, rel.lastIndexOf('/'));
+  /** @type {FileMeta} */
+  const meta = { name, size: blob.size, type: blob.type || '' };
+  path = safePath(path);
+  if (path) meta.path = path; // announced only for files from a folder: other messages stay as they were
+  return { blob, meta };
+}
 
 /**
  * The sender reads the file in pieces of this size, keeping READ_AHEAD reads in flight. Each read is a round
@@ -15,13 +48,12 @@ const READ_AHEAD = 3;
 export class OutgoingTransfer extends Transfer {
   /**
    * @param {TransferLink} link
-   * @param {(File|Blob & {name?: string})[]} files
+   * @param {SendItem[]} files
    */
   constructor(link, files) {
-    super('send', randomId(), files.map((f, i) => ({
-      name: /** @type {any} */ (f).name || `file-${i + 1}`, size: f.size, type: f.type || '',
-    })), link);
-    this.blobs = files;
+    const items = files.map(describeItem);
+    super('send', randomId(), items.map((x) => x.meta), link);
+    this.blobs = items.map((x) => x.blob);
     this.sent = 0;
     /** Files the receiver confirmed. */
     this.confirmed = 0;

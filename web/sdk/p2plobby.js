@@ -21,8 +21,13 @@ export { netcheck } from './netcheck.js';
  *
  * @typedef {object} LobbyOptions
  * @property {string | URL} url WebSocket URL of the server, e.g. "wss://host/ws"; room and name are added
- * @property {string} [room] room to join; default: the server's default room
- * @property {string} [name] display name shown to the others
+ * @property {string} [room] room to join; default: the server's default room. `@network` asks for the group of
+ *   everyone whose connection comes from the same network (public address) as this one; a server with network
+ *   groups off puts this member in its default room instead (see `network`)
+ * @property {string} [name] display name shown to the others; the server makes it unique in the room
+ *   ("Alice (2)"), see `selfName`
+ * @property {number} [requestTimeout] ms a request waits for an answer before it is withdrawn (default 60000);
+ *   see `requestTimeout`
  * @property {RTCConfiguration} [rtcConfig] extra RTCPeerConnection settings; ICE servers come from the server
  * @property {boolean} [relayOnly] connect only through TURN relays (ICE transport policy "relay"), so the
  *   other side never learns this browser's IP addresses; see setRelayOnly
@@ -35,7 +40,10 @@ export { netcheck } from './netcheck.js';
 /**
  * A membership in one lobby room. Events:
  * - `status` {status: 'connecting'|'open'|'reconnecting'|'closed', attempt?, delay?, code?, reason?}
- * - `self` {id, name, room, iceServers}: joined (again); the id is new after every reconnect
+ * - `self` {id, name, room, network, iceServers}: joined (again); the id is new after every reconnect; `name`
+ *   is the one the server settled (e.g. "Alice (2)"), `room` the room it put us in, `network` whether that
+ *   is the group of our network (we asked for `@network` and the server has network groups)
+ * - `rename` {id, name, previous, self}: a member (or we: self true) changed names without leaving
  * - `ice-servers` RTCIceServer[]: the server sent fresh ones (new TURN credentials); already applied
  * - `members` Member[]: the list changed (join, leave, or a new snapshot after reconnecting)
  * - `join` Member · `leave` Member
@@ -48,8 +56,22 @@ export class Lobby extends Emitter {
   constructor(opts) {
     super();
     this.opts = opts;
-    this.room = opts.room || '';
+    /** The room asked for (`@network`, a room name, or '' for the server's default). */
+    this.wantRoom = opts.room || '';
+    /** The room we are in, as the server says once joined (`net-…` for a network group). */
+    this.room = this.wantRoom;
+    /** Whether the room is the group of our network (self-connected said `network: true`). */
+    this.network = false;
+    /** The name asked for (sent when joining and renaming). */
     this.name = opts.name || '';
+    /** The name the others see, as the server settled it (unique in the room, e.g. "Alice (2)"). */
+    this.selfName = this.name;
+    /** ms a request of ours waits for an answer before it is withdrawn; applies to requests made from now on. */
+    this.requestTimeout = opts.requestTimeout ?? 60000;
+    /** Whether the server renames without a rejoin (p2plobby servers: self-connected carries `room`). */
+    this.renames = false;
+    /** @type {string | null} a rename sent and not yet confirmed by `renamed` */
+    this.pendingRename = null;
     /** @type {string | null} our member id; changes after every reconnect */
     this.id = null;
     /** @type {RTCIceServer[]} from the server's self-connected message (refreshed later); never hard-coded */
@@ -95,14 +117,55 @@ export class Lobby extends Emitter {
   }
 
   /**
-   * Changes the display name. The server takes names at join time, so this rejoins (new member id);
-   * established peer connections are kept.
+   * Changes the display name. A p2plobby server renames in place (`{"kind":"rename"}`: same member id, the
+   * others get a `rename` event, not a leave and a join); other servers take names at join time only, so
+   * there this rejoins (new member id). Established peer connections are kept either way.
    * @param {string} name
    */
   setName(name) {
-    if (name === this.name) return;
+    if (name === this.name && name === this.selfName) return; // (asking again may get a name freed since)
     this.name = name;
     this.signaling.opts.url = this.#url();
+    if (this.renames && this.signaling.send({ kind: 'rename', name })) {
+      // A server that does not know `rename` answers bad-message at once; one that does may stay silent (a
+      // rename to the name we have is no event), so after a while the rename counts as understood.
+      this.pendingRename = name;
+      setTimeout(() => {
+        if (this.pendingRename === name) this.pendingRename = null;
+      }, 5000);
+      return;
+    }
+    this.#rejoin();
+  }
+
+  /**
+   * Moves to another room (`@network` for the group of our network): leaves this one and joins that one. Our
+   * requests are withdrawn and requests to us declined (they belong to the room); established peer
+   * connections are kept, their people are just not in our room (`peer.online` false).
+   * @param {string} room
+   */
+  setRoom(room) {
+    if (room === this.wantRoom && this.signaling.status !== 'closed') return;
+    for (const p of this.peers.values()) {
+      if (p.state !== 'requesting' && p.state !== 'incoming') continue;
+      p.init.signal({ kind: 'decline' });
+      p.close('closed', p.state === 'requesting' ? 'You left the room: the request was withdrawn.' : 'You left the room: the request was declined.');
+    }
+    this.wantRoom = room;
+    this.room = room;
+    this.network = false;
+    this.signaling.opts.url = this.#url();
+    this.#rejoin();
+  }
+
+  /** Reconnects to the lobby server now, instead of waiting for the next attempt of the backoff. */
+  retry() {
+    if (this.signaling.status === 'open') return;
+    this.signaling.connect();
+  }
+
+  #rejoin() {
+    this.pendingRename = null;
     if (this.signaling.status !== 'closed') {
       this.signaling.attempt = 0;
       this.signaling.connect();
@@ -176,7 +239,7 @@ export class Lobby extends Emitter {
   /** @returns {URL} the WebSocket URL with room and name */
   #url() {
     const u = new URL(String(this.opts.url));
-    if (this.room) u.searchParams.set('room', this.room);
+    if (this.wantRoom) u.searchParams.set('room', this.wantRoom);
     if (this.name) u.searchParams.set('name', this.name);
     return u;
   }
@@ -202,6 +265,7 @@ export class Lobby extends Emitter {
       }),
       RTCPeerConnection: this.opts.RTCPeerConnection,
       chunkSize: this.opts.chunkSize,
+      requestTimeout: this.requestTimeout,
     });
     peer.on('state', (s) => {
       if (s === 'connected' && this.id) peer.sendControl({ t: 'member', id: this.id, key: peer.linkKey });
@@ -290,7 +354,11 @@ export class Lobby extends Emitter {
     switch (msg.kind) {
       case 'self-connected':
         this.id = String(msg.id);
+        this.renames = typeof msg.room === 'string';
         if (typeof msg.room === 'string') this.room = msg.room;
+        this.network = msg.network === true;
+        this.selfName = typeof msg.name === 'string' ? msg.name : this.name;
+        this.pendingRename = null;
         this.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
         this.members = new Map();
         for (const p of this.peers.values()) {
@@ -300,7 +368,7 @@ export class Lobby extends Emitter {
           p.sendControl({ t: 'member', id: this.id, key: p.linkKey });
           this.signaling.send({ toId: p.id, kind: 'rejoin', sid: p.linkKey });
         }
-        this.emit('self', { id: this.id, name: msg.name ?? this.name, room: this.room, iceServers: this.iceServers });
+        this.emit('self', { id: this.id, name: this.selfName, room: this.room, network: this.network, iceServers: this.iceServers });
         this.emit('members', []);
         return;
       case 'connected': {
@@ -331,7 +399,16 @@ export class Lobby extends Emitter {
         this.emit('members', [...this.members.values()]);
         return;
       }
+      case 'renamed':
+        this.#onRenamed(msg);
+        return;
       case 'error': {
+        if (this.pendingRename !== null && msg.code === 'bad-message' && msg.toId === undefined) {
+          // A server that does not know `rename`: take the name by rejoining, as before.
+          this.renames = false;
+          this.#rejoin();
+          return;
+        }
         const p = typeof msg.toId === 'string' ? this.peers.get(msg.toId) : undefined;
         if (p && msg.code === 'unknown-target' && !p.ended && p.state !== 'connected') {
           p.close('left', `${p.label} is no longer in the room.`);
@@ -359,6 +436,29 @@ export class Lobby extends Emitter {
       }
     }
     if (typeof msg.fromId === 'string') this.#onRelay(msg);
+  }
+
+  /**
+   * A member (or we) took another name: same member, same connections.
+   * @param {any} msg
+   */
+  #onRenamed(msg) {
+    if (typeof msg.id !== 'string' || typeof msg.name !== 'string') return;
+    if (msg.id === this.id) {
+      const previous = this.selfName;
+      this.selfName = msg.name;
+      this.pendingRename = null;
+      if (previous !== msg.name) this.emit('rename', { id: msg.id, name: msg.name, previous, self: true });
+      return;
+    }
+    const m = this.members.get(msg.id);
+    if (!m || m.name === msg.name) return;
+    const previous = m.name;
+    this.members.set(msg.id, { id: msg.id, name: msg.name });
+    const p = this.peers.get(msg.id);
+    if (p) p.name = msg.name;
+    this.emit('rename', { id: msg.id, name: msg.name, previous, self: false });
+    this.emit('members', [...this.members.values()]);
   }
 
   /**

@@ -41,6 +41,8 @@ const MAX_CHAT_BYTES = 16 << 10;
  * @property {typeof RTCPeerConnection} [RTCPeerConnection]
  * @property {number} [chunkSize] preferred file chunk size (bounded by the peer's max-message-size)
  * @property {RTCSessionDescriptionInit} [pendingOffer] a raw offer waiting for consent
+ * @property {number} [requestTimeout] ms a request waits for an answer (default 60000): then ours is withdrawn,
+ *   and theirs, if they did not withdraw it themselves a little later, expires
  */
 
 /**
@@ -77,12 +79,20 @@ export class Peer extends Emitter {
     this.outgoing = new Map();
     /** @type {Map<string, IncomingTransfer>} */
     this.incoming = new Map();
+    /**
+     * Accept this peer's file offers without asking (the person chose to, for this connection): each offer that
+     * passes LIMITS is accepted right after the `transfer` event, with the default storage. False by default.
+     */
+    this.autoAccept = false;
     this.init = init;
     this.pendingOffer = init.pendingOffer ?? null;
     /** @type {RTCIceCandidateInit[]} remote candidates that arrived before the remote description */
     this.queued = [];
     /** @type {any} */
     this.timer = null;
+    /** When the request was made or arrived (ms since the epoch). */
+    this.since = Date.now();
+    this.#armRequestTimeout();
     /** Set when the server said this member left the lobby (cleared when seen again). */
     this.leftLobby = false;
     /** The other side's agent string from `hello`. */
@@ -163,8 +173,9 @@ export class Peer extends Emitter {
   }
 
   /**
-   * Proposes files to the peer; they are sent once the peer accepts.
-   * @param {(File | Blob & {name?: string})[] | FileList} files
+   * Proposes files to the peer as one transfer; they are sent once the peer accepts. Files picked from a folder
+   * (`webkitRelativePath`) and `{file, path}` items announce their folder path (docs/datachannel.md, "Folders").
+   * @param {import('./outgoing.js').SendItem[] | FileList} files
    * @returns {OutgoingTransfer}
    */
   sendFiles(files) {
@@ -200,7 +211,9 @@ export class Peer extends Emitter {
       this.#offer();
     } else if (msg.kind === 'decline') {
       if (this.state === 'requesting') this.close('declined', `${this.label} declined.`);
-      else if (!this.ended) this.close('closed', `${this.label} withdrew the request.`);
+      else if (this.state === 'incoming' && this.#requestTimedOut()) {
+        this.close('closed', `${this.label}'s request expired: no answer within ${seconds(this.init.requestTimeout ?? 60000)}.`);
+      } else if (!this.ended) this.close('closed', `${this.label} withdrew the request.`);
     } else if (msg.kind === 'hangup') {
       this.close('closed', `${this.label} hung up.`);
     } else if (msg.offer && typeof msg.offer === 'object') {
@@ -276,6 +289,31 @@ export class Peer extends Emitter {
     if (this.state === 'connected' && this.leftLobby && (s === 'disconnected' || s === 'failed')) {
       this.close('left', `${this.label} left.`);
     }
+  }
+
+  /**
+   * An unanswered request does not wait forever: ours is withdrawn after the timeout, telling the other side;
+   * theirs expires a little after it (their page withdraws it at the timeout; this is for one that does not).
+   */
+  #armRequestTimeout() {
+    const ms = this.init.requestTimeout ?? 60000;
+    if (this.state !== 'requesting' && this.state !== 'incoming') return;
+    const wait = this.state === 'requesting' ? ms : ms + Math.min(10000, ms);
+    this.timer = setTimeout(() => {
+      if (this.state === 'requesting') {
+        this.init.signal({ kind: 'decline' });
+        this.close('closed', `${this.label} did not answer within ${seconds(ms)}: the request was withdrawn.`);
+      } else if (this.state === 'incoming') {
+        this.init.signal({ kind: 'decline' });
+        this.close('closed', `${this.label}'s request expired: no answer within ${seconds(ms)}.`);
+      }
+    }, wait);
+  }
+
+  /** @returns {boolean} whether this request has been waiting for about the request timeout (a withdrawal then is the other page's timeout) */
+  #requestTimedOut() {
+    const ms = this.init.requestTimeout ?? 60000;
+    return Date.now() - this.since >= ms - Math.min(5000, ms / 10);
   }
 
   #armTimeout() {
@@ -513,6 +551,7 @@ export class Peer extends Emitter {
         if (!t) break;
         this.incoming.set(t.tid, t);
         this.emit('transfer', t);
+        if (this.autoAccept && t.state === 'offered') t.accept(); // limits first: an over-limit offer is declined already
         break;
       }
       default:
@@ -523,6 +562,14 @@ export class Peer extends Emitter {
         }
     }
   }
+}
+
+/**
+ * @param {number} ms
+ * @returns {string} e.g. "60 s"
+ */
+function seconds(ms) {
+  return `${Math.round(ms / 1000)} s`;
 }
 
 /**

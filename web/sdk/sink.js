@@ -1,9 +1,11 @@
 // Where received files go: the origin-private file system (OPFS) when the browser has it, so a 1 GiB file
-// never sits in JS memory, else Blob parts in memory.
+// never sits in JS memory, else Blob parts in memory. Also: the cleaning rules of names and folder paths, the
+// cleanup of files earlier pages left in OPFS, and saving into a directory the person chose.
+import { randomId } from './transfer.js';
 
 /** OPFS folder that holds received files. */
 const DIR = 'p2plobby-received';
-/** Received files older than this are removed the first time OPFS is used in a page. */
+/** Where the browser has no Web Locks, stored files older than this count as left over (see cleanStale). */
 const MAX_AGE_MS = 24 * 3600 * 1000;
 /** Writes to OPFS are batched to this size: each write is a round trip to the browser process. */
 const BATCH = 4 << 20;
@@ -78,7 +80,39 @@ const RESERVED = /^(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9\u00b9\u00b2\u00b3]|
 export function safeName(name) {
   let s = String(name ?? '').replace(LONE_SURROGATE, '\ufffd');
   s = s.slice(Math.max(s.lastIndexOf('/'), s.lastIndexOf('\\')) + 1);
-  s = trim(s.replace(REMOVED, '').replace(/[<>:"|?*\ufffd]/g, '_'), (c) => c === '.' || SPACE.test(c), true);
+  return cleanName(s) || 'file';
+}
+
+/** A file's path has at most this many directories (docs/datachannel.md, "Folders"); deeper ones are dropped. */
+export const MAX_PATH_COMPONENTS = 8;
+
+/**
+ * A folder path safe to store under, by the rules of docs/datachannel.md ("Folders"), which the Go peer's
+ * sanitizePath applies too (both are tested with peer/testdata/hostile-paths.json): "/" and "\\" separate
+ * components; each is cleaned like a file name and dropped when nothing is left ("", ".", "..", "..."); at most
+ * MAX_PATH_COMPONENTS are kept. The result is "" (the top level) or components joined by "/", never absolute and
+ * never with "." or "..", so it cannot lead out of the directory it is put under.
+ * @param {string} path
+ * @returns {string}
+ */
+export function safePath(path) {
+  /** @type {string[]} */
+  const out = [];
+  for (const part of String(path ?? '').replace(LONE_SURROGATE, '\ufffd').split(/[/\\]/)) {
+    const c = cleanName(part);
+    if (c) out.push(c);
+    if (out.length === MAX_PATH_COMPONENTS) break;
+  }
+  return out.join('/');
+}
+
+/**
+ * The rules of a file name (3 to 7 of "File names") applied to a string without separators; may return ''.
+ * @param {string} name
+ * @returns {string}
+ */
+function cleanName(name) {
+  let s = trim(name.replace(REMOVED, '').replace(/[<>:"|?*\ufffd]/g, '_'), (c) => c === '.' || SPACE.test(c), true);
   if (reserved(s)) s = `_${s}`;
   if (utf8Length(s) > MAX_NAME_BYTES) {
     let [base, ext] = splitExt(s);
@@ -86,7 +120,7 @@ export function safeName(name) {
     s = trim(truncateUtf8(base, MAX_NAME_BYTES - utf8Length(ext)), (c) => c === '.' || SPACE.test(c), false) + ext;
     if (reserved(s)) s = `_${s}`; // "CON      x" shortened to "CON"
   }
-  return s || 'file';
+  return s;
 }
 
 /**
@@ -156,6 +190,30 @@ function truncateUtf8(s, n) {
   return s.slice(0, end);
 }
 
+/**
+ * This page's storage session. Whatever the page stores in OPFS is named `<session>.…`, and the page holds the
+ * Web Lock `p2plobby-received.<session>` for as long as it lives: anything in OPFS whose session holds no lock
+ * was left by a page that is gone (closed, reloaded, crashed), and cleanStale() removes it.
+ */
+const SESSION = randomId();
+const LOCK_PREFIX = `${DIR}.`;
+
+/** @type {Promise<boolean> | null} */
+let held = null;
+
+/** @returns {Promise<boolean>} whether this page now holds its session's lock (false: no Web Locks here) */
+function holdSession() {
+  held ??= new Promise((resolve) => {
+    const locks = /** @type {any} */ (globalThis.navigator)?.locks;
+    if (typeof locks?.request !== 'function') return resolve(false);
+    locks.request(LOCK_PREFIX + SESSION, () => {
+      resolve(true);
+      return new Promise(() => {}); // held until the page goes away
+    }).catch(() => resolve(false));
+  });
+  return held;
+}
+
 /** @type {Promise<FileSystemDirectoryHandle | null> | null} */
 let dirPromise = null;
 
@@ -168,7 +226,8 @@ function opfsDir() {
       if (typeof globalThis.FileSystemFileHandle?.prototype?.createWritable !== 'function') return null;
       const root = await nav.storage.getDirectory();
       const dir = await root.getDirectoryHandle(DIR, { create: true });
-      cleanup(dir); // in the background; a failure only leaves old files
+      await holdSession(); // before the first file: another page's cleanStale must see this one alive
+      cleanStale(); // in the background (its report stays available); a failure only leaves old files
       return dir;
     } catch {
       return null;
@@ -178,33 +237,111 @@ function opfsDir() {
 }
 
 /**
- * Removes files left by earlier visits.
- * @param {FileSystemDirectoryHandle} dir
+ * What cleanStale removed.
+ * @typedef {{files: number, bytes: number}} CleanupReport
  */
-async function cleanup(dir) {
+
+/** @type {Promise<CleanupReport> | null} */
+let stalePromise = null;
+
+/**
+ * Removes received files that earlier pages left in OPFS: those of every page that is gone (see SESSION), or,
+ * where the browser has no Web Locks, those older than a day. Runs once per page (on the first call, or on the
+ * first file stored); every call returns the same report, so an app can say what was removed ("Removed 3 files
+ * left from an earlier visit") instead of doing it silently.
+ * @returns {Promise<CleanupReport>}
+ */
+export function cleanStale() {
+  stalePromise ??= (async () => {
+    /** @type {CleanupReport} */
+    const report = { files: 0, bytes: 0 };
+    if (!diskStorage()) return report;
+    try {
+      const nav = /** @type {any} */ (globalThis.navigator);
+      const root = await nav.storage.getDirectory();
+      let dir;
+      try {
+        dir = await root.getDirectoryHandle(DIR);
+      } catch {
+        return report; // nothing was ever stored here
+      }
+      const locking = await holdSession();
+      const live = new Set([SESSION]);
+      if (locking) {
+        for (const l of (await nav.locks.query()).held ?? []) {
+          if (typeof l.name === 'string' && l.name.startsWith(LOCK_PREFIX)) live.add(l.name.slice(LOCK_PREFIX.length));
+        }
+      }
+      /** @type {[string, any][]} */
+      const entries = [];
+      for await (const entry of /** @type {any} */ (dir).entries()) entries.push(entry);
+      for (const [name, handle] of entries) {
+        if (live.has(name.slice(0, name.indexOf('.')))) continue;
+        const sum = await measure(handle);
+        if (!locking && Date.now() - sum.newest <= MAX_AGE_MS) continue; // without locks, only what is old
+        try {
+          await dir.removeEntry(name, { recursive: true });
+          report.files += sum.files;
+          report.bytes += sum.bytes;
+        } catch {
+          // in use, or gone already
+        }
+      }
+    } catch {
+      // best effort
+    }
+    return report;
+  })();
+  return stalePromise;
+}
+
+/**
+ * @param {any} handle a file or directory handle
+ * @returns {Promise<{files: number, bytes: number, newest: number}>} what it holds
+ */
+async function measure(handle) {
+  const sum = { files: 0, bytes: 0, newest: 0 };
   try {
-    for await (const [name, handle] of /** @type {any} */ (dir).entries()) {
-      if (handle.kind !== 'file') continue;
+    if (handle.kind === 'file') {
       const f = await handle.getFile();
-      if (Date.now() - f.lastModified > MAX_AGE_MS) await dir.removeEntry(name).catch(() => {});
+      return { files: 1, bytes: f.size, newest: f.lastModified };
+    }
+    for await (const child of handle.values()) {
+      const s = await measure(child);
+      sum.files += s.files;
+      sum.bytes += s.bytes;
+      sum.newest = Math.max(sum.newest, s.newest);
     }
   } catch {
-    // best effort
+    // unreadable: counted as what was seen
   }
+  return sum;
 }
+
+/**
+ * A file sent from a folder (docs/datachannel.md, "Folders").
+ * @typedef {object} SinkFolder
+ * @property {string} dir a directory for the transfer (e.g. its id), so that transfers do not mix
+ * @property {string} path the file's cleaned path (safePath), "" for the top level
+ * @property {string} name the file's cleaned name (safeName)
+ */
 
 /**
  * Opens a sink for one incoming file; what it stores is of type STORED_TYPE.
  * @param {string} key unique storage name (e.g. transfer id + index + name)
  * @param {'auto'|'opfs'|'memory'} [storage] 'auto' (default) uses OPFS when available
+ * @param {SinkFolder} [folder] for a file with a path: stored in OPFS as dir/path/name, keeping the folder's layout
  * @returns {Promise<FileSink>}
  */
-export async function openSink(key, storage = 'auto') {
+export async function openSink(key, storage = 'auto', folder) {
   if (storage !== 'memory') {
     const dir = await opfsDir();
     if (dir) {
       try {
-        return await opfsSink(dir, safeName(key));
+        const path = safePath(folder?.path ?? '');
+        if (!folder || !path) return await opfsSink([dir], `${SESSION}.${safeName(key)}`);
+        const chain = await directories(dir, [`${SESSION}.${safeName(folder.dir)}`, ...path.split('/')]);
+        return await opfsSink(chain, await freeName(chain[chain.length - 1], safeName(folder.name)));
       } catch (err) {
         if (storage === 'opfs') throw err;
       }
@@ -216,11 +353,84 @@ export async function openSink(key, storage = 'auto') {
 }
 
 /**
+ * Opens (creating them) the directories of a cleaned path under dir. A component whose name a file already has
+ * becomes "name (1)", "name (2)"…, as in the Go peer.
  * @param {FileSystemDirectoryHandle} dir
+ * @param {string[]} parts cleaned components
+ * @returns {Promise<FileSystemDirectoryHandle[]>} dir, then each directory of the path
+ */
+async function directories(dir, parts) {
+  const chain = [dir];
+  for (const part of parts) {
+    const parent = chain[chain.length - 1];
+    for (let n = 0; ; n++) {
+      if (n > 1000) throw new Error(`no free directory name for ${part}`);
+      try {
+        chain.push(await parent.getDirectoryHandle(n ? `${part} (${n})` : part, { create: true }));
+        break;
+      } catch (err) {
+        if (/** @type {any} */ (err)?.name !== 'TypeMismatchError') throw err; // a file has that name: next one
+      }
+    }
+  }
+  return chain;
+}
+
+/**
+ * The first of name, "base (1).ext", "base (2).ext"… that nothing in dir has: files are never overwritten.
+ * @param {FileSystemDirectoryHandle} dir
+ * @param {string} name
+ * @returns {Promise<string>}
+ */
+async function freeName(dir, name) {
+  const [base, ext] = splitExt(name);
+  for (let n = 0; n <= 10000; n++) {
+    const candidate = n ? `${base} (${n})${ext}` : name;
+    try {
+      await dir.getFileHandle(candidate);
+    } catch (err) {
+      const why = /** @type {any} */ (err)?.name;
+      if (why === 'NotFoundError') return candidate;
+      if (why !== 'TypeMismatchError') throw err; // TypeMismatchError: a directory has that name
+    }
+  }
+  throw new Error(`no free name for ${name}`);
+}
+
+/**
+ * Saves a file into a directory the person chose (File System Access API, e.g. from showDirectoryPicker, with
+ * write permission), under its cleaned folder path: directories are created as needed, an existing file is
+ * never overwritten (the new one becomes "name (1).ext"), and nothing can land outside dir.
+ * @param {FileSystemDirectoryHandle} dir
+ * @param {Blob} file
+ * @param {string} name cleaned again here
+ * @param {string} [path] folder path, cleaned again here
+ * @returns {Promise<string>} where it went, relative to dir ("photos/2024/a (1).jpg")
+ */
+export async function saveToDirectory(dir, file, name, path = '') {
+  const parts = safePath(path).split('/').filter(Boolean);
+  const chain = await directories(dir, parts);
+  const target = chain[chain.length - 1];
+  const free = await freeName(target, safeName(name));
+  const handle = await target.getFileHandle(free, { create: true });
+  const w = await /** @type {any} */ (handle).createWritable();
+  try {
+    await file.stream().pipeTo(w); // closes w when done
+  } catch (err) {
+    await w.abort?.().catch(() => {});
+    await target.removeEntry(free).catch(() => {});
+    throw err;
+  }
+  return [...chain.slice(1).map((d) => d.name), free].join('/');
+}
+
+/**
+ * @param {FileSystemDirectoryHandle[]} chain the directories down to where the file goes (the last one)
  * @param {string} name
  * @returns {Promise<FileSink>}
  */
-async function opfsSink(dir, name) {
+async function opfsSink(chain, name) {
+  const dir = chain[chain.length - 1];
   const handle = await dir.getFileHandle(name, { create: true });
   const w = await /** @type {any} */ (handle).createWritable();
   /** @type {Uint8Array[]} */
@@ -255,6 +465,10 @@ async function opfsSink(dir, name) {
       parts = [];
       await w.abort().catch(() => {});
       await dir.removeEntry(name).catch(() => {});
+      // The folder's directories too, while they are empty (removeEntry refuses a directory that is not).
+      for (let i = chain.length - 1; i > 0; i--) {
+        if (!(await chain[i - 1].removeEntry(chain[i].name).then(() => true, () => false))) break;
+      }
     },
   };
 }

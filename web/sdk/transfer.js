@@ -119,8 +119,9 @@ export function chatTime(ts) {
 }
 
 /**
- * @typedef {{name: string, size: number, type: string}} FileMeta
- * @typedef {{index: number, name: string, size: number, type: string, sha256: string,
+ * @typedef {{name: string, size: number, type: string, path?: string}} FileMeta path: the file's directory
+ *   inside the folder it was sent from ("photos/2024"; "" or absent for the top level), see docs/datachannel.md
+ * @typedef {{index: number, name: string, size: number, type: string, path?: string, sha256: string,
  *   file?: File | Blob, storage?: 'opfs'|'memory'}} FileResult
  * @typedef {'offered'|'sending'|'verifying'|'receiving'|'done'|'declined'|'cancelled'|'failed'} TransferState
  */
