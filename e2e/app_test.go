@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"image/png"
 	"regexp"
 	"strings"
@@ -95,23 +96,31 @@ func groupIs(kind, label string) string {
 		jsString(kind), jsString(label))
 }
 
-// decodeQR decodes the QR code in a PNG screenshot (as a phone's camera would, without knowing where it is),
-// returning its text and error correction level.
-func decodeQR(t testing.TB, shot []byte) (text, ecl string) {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatal(err)
+// decodeQR decodes the QR code in a screenshot of the element matching sel (as a phone's camera would, without
+// knowing where it is), returning its text and error correction level. Like a camera, it takes up to three
+// pictures: under CI load, a screenshot was once captured mid-paint (one in ~40 runs), while every complete
+// picture of the code decodes.
+func (p *page) decodeQR(sel string) (text, ecl string) {
+	p.t.Helper()
+	var err error
+	for range 3 {
+		p.eval(`new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))`, nil)
+		var img image.Image
+		if img, err = png.Decode(bytes.NewReader(p.screenshot(sel))); err != nil {
+			p.t.Fatal(err)
+		}
+		bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
+		if err == nil {
+			return res.GetText(), fmt.Sprint(res.GetResultMetadata()[gozxing.ResultMetadataType_ERROR_CORRECTION_LEVEL])
+		}
+		p.t.Logf("%s: picture of the QR code does not decode: %v", p.name, err)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
-	if err != nil {
-		t.Fatalf("the QR code on the page does not decode: %v", err)
-	}
-	return res.GetText(), fmt.Sprint(res.GetResultMetadata()[gozxing.ResultMetadataType_ERROR_CORRECTION_LEVEL])
+	p.t.Fatalf("the QR code on the page does not decode, in three pictures")
+	return "", ""
 }
 
 // screenshot takes a picture of the element matching sel.
@@ -148,7 +157,7 @@ func TestPrivateRoomLinkQRAndShare(t *testing.T) {
 	alice.waitFor("the page says it is a private room", groupIs("private", "Private room"), time.Second)
 
 	// The QR code, as drawn, decodes to the link.
-	text, ecl := decodeQR(t, alice.screenshot(`[data-testid=qr] svg`))
+	text, ecl := alice.decodeQR(`[data-testid=qr] svg`)
 	if text != got.Link || ecl != "M" {
 		t.Fatalf("the QR code decodes to %q (level %s), want %q (level M)", text, ecl, got.Link)
 	}
@@ -179,7 +188,7 @@ func TestPrivateRoomLinkQRAndShare(t *testing.T) {
 			const box = document.createElement('div'); box.id = 'qr-test';
 			box.style.cssText = 'position: fixed; top: 0; left: 0; z-index: 100; background: #fff';
 			const svg = qrSvg(%s); box.append(svg); document.body.append(box); return svg.dataset.version })()`, jsString(link)), &version)
-		text, ecl := decodeQR(t, alice.screenshot(`#qr-test svg`))
+		text, ecl := alice.decodeQR(`#qr-test svg`)
 		if text != link || ecl != "M" {
 			t.Errorf("%d-byte link (version %s): decodes to %q (level %s)", n, version, text, ecl)
 		}
