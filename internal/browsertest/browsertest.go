@@ -39,8 +39,9 @@ func Path() string {
 
 // New starts a fresh headless browser and returns a context for its first tab; pass it to chromedp
 // actions. The browser stops at the end of the test. Console errors and uncaught exceptions of the page
-// go to t.Log (every console message with P2PLOBBY_BROWSER_LOG=1).
-func New(t testing.TB) context.Context {
+// go to t.Log (every console message with P2PLOBBY_BROWSER_LOG=1). Options add to (or override) the defaults,
+// e.g. chromedp.Flag("accept-lang", "de-DE,de") for a browser whose person reads German.
+func New(t testing.TB, options ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := Path()
 	if path == "" {
@@ -67,6 +68,7 @@ func New(t testing.TB) context.Context {
 		// Plain IP candidates instead of mDNS .local names, which need a resolver the test machine lacks.
 		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
 	)
+	opts = append(opts, options...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,16 +68,19 @@ func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
 	return s
 }
 
-// securityHeaders keep the page self-contained: no third-party code, no framing.
+// securityHeaders keep the page self-contained: no third-party code, no framing. Its service worker and web
+// app manifest (the installable app: web/app/sw.js) come from the server too.
 var securityHeaders = map[string]string{
 	"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; " +
-		"connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+		"connect-src 'self' ws: wss:; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; " +
+		"form-action 'none'; frame-ancestors 'none'",
 	"X-Content-Type-Options": "nosniff",
 	"Referrer-Policy":        "no-referrer",
 }
 
 // ServeHTTP routes WebSocket upgrades at / and /ws to the lobby, /healthz to a liveness answer, and
-// everything else to the embedded web app.
+// everything else to the embedded web app: its service worker (app/sw.js) at /sw.js, so that it may control
+// the whole origin (a worker's scope is at most the folder of its script).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if (path == "/" || path == "/ws") && isUpgrade(r) {
@@ -101,11 +105,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(k, v)
 		}
 		http.ServeFileFS(w, r, s.static, "app/index.html")
+	case path == "/sw.js":
+		for k, v := range securityHeaders {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Cache-Control", "no-cache") // a new version of the server is seen at the next visit
+		http.ServeFileFS(w, r, s.static, "app/sw.js")
 	case path[len(path)-1] == '/':
 		http.NotFound(w, r) // no directory listings
 	default:
 		for k, v := range securityHeaders {
 			w.Header().Set(k, v)
+		}
+		if strings.HasSuffix(path, ".webmanifest") {
+			w.Header().Set("Content-Type", "application/manifest+json") // not in Go's table of types
 		}
 		s.files.ServeHTTP(w, r)
 	}

@@ -1,10 +1,12 @@
 // The lobby page: wires the SDK (../sdk/p2plobby.js) to the DOM. State lives in window.p2plobby, which is
 // also what the end-to-end tests read.
 import { Lobby } from '../sdk/p2plobby.js';
-import { Conversation, LOG_LIMITS, STATE_LABEL, actionButtons } from './conversation.js';
+import { Conversation, LOG_LIMITS, actionButtons, stateLabel } from './conversation.js';
 import { formatBytes, h, hue, initials } from './dom.js';
+import { forcedLang, formatList, has, netcheckReason, t, tNodes, translatePage } from './i18n.js';
 import { qrSvg } from './qr.js';
 import * as attention from './attention.js';
+import { installApp } from './install.js';
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 /** The room that asks the server for the group of everyone on this network (docs/protocol.md). */
@@ -34,12 +36,12 @@ function roomFromUrl() {
  * @returns {string} why it is not valid, for people
  */
 function roomProblem(raw) {
-  const rule = 'A room name has 1 to 64 characters, only letters A–Z and a–z, digits, “-”, “_” and “.”.';
-  if (raw.length > 64) return `It is ${raw.length} characters long. ${rule}`;
+  const rule = t('roomError.rule');
+  if (raw.length > 64) return t('roomError.tooLong', { count: raw.length, rule });
   const bad = [...new Set([...raw].filter((c) => !/[A-Za-z0-9._-]/.test(c)))].slice(0, 5).map((c) =>
-    c === ' ' ? 'a space' : /[\s\p{C}]/u.test(c) ? `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}` : `“${c}”`);
+    c === ' ' ? t('roomError.space') : /[\s\p{C}]/u.test(c) ? `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}` : `“${c}”`);
   const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
-  return `“${shown}” contains ${bad.length > 1 ? `${bad.slice(0, -1).join(', ')} and ${bad.at(-1)}` : bad[0]}. ${rule}`;
+  return t('roomError.contains', { room: shown, chars: formatList(bad), rule });
 }
 
 /**
@@ -58,6 +60,20 @@ function fixRoom(raw) {
 function roomHref(room) {
   return room === NETWORK ? location.pathname : `${location.pathname}?room=${encodeURIComponent(room)}`;
 }
+
+/**
+ * @param {string} room
+ * @returns {string} roomHref, keeping a language the address forced (?lang=), so a reload keeps it too
+ */
+function pageHref(room) {
+  const href = roomHref(room);
+  return forcedLang ? `${href}${href.includes('?') ? '&' : '?'}lang=${forcedLang}` : href;
+}
+
+// The page's static text in the chosen language (English stays in index.html for reading it).
+translatePage();
+$('placeholder-text').replaceChildren(...tNodes('placeholder.text', { request: h('b', {}, t('action.request')) }));
+$('self').replaceChildren(...tNodes('self', { name: $('self-name') }));
 
 const initial = roomFromUrl();
 const wsUrl = new URL('/ws', location.href);
@@ -85,7 +101,7 @@ const state = {
 function loadName() {
   let name = load(NAME_KEY);
   if (!name) {
-    name = `Guest ${1 + Math.floor(Math.random() * 999)}`;
+    name = t('name.guest', { n: String(1 + Math.floor(Math.random() * 999)) });
     saveName(name);
   }
   return name;
@@ -166,7 +182,7 @@ function request(id) {
     lobby.request(id);
     select(id);
   } catch (err) {
-    toast(`Could not request: ${/** @type {Error} */ (err).message}`, 'error');
+    toast(t('request.failed', { error: /** @type {Error} */ (err).message }), 'error');
   }
 }
 
@@ -219,7 +235,7 @@ function render() {
   const offers = peers.reduce((n, p) => n + [...p.incoming.values()].filter((t) => t.state === 'offered').length, 0);
   const unseen = [...state.unseen.values()].reduce((a, b) => a + b, 0);
   const count = requests + offers + unseen;
-  document.title = `${count ? `(${count}) ` : ''}${group().label} · p2plobby`;
+  document.title = count ? t('title.count', { count, label: group().label }) : t('title', { label: group().label });
 }
 
 /**
@@ -228,27 +244,24 @@ function render() {
  */
 function group() {
   const want = lobby.wantRoom;
-  const link = 'Send the link to this room to someone — they appear here when they open it.';
+  const link = t('group.link');
   if (state.roomError) {
-    return { kind: 'none', label: 'No room', heading: 'Not in a room', about: 'The link named a room that cannot exist.', empty: '' };
+    return { kind: 'none', label: t('group.none.label'), heading: t('group.none.heading'), about: t('group.none.about'), empty: '' };
   }
   if ((want === NETWORK && state.networkRooms === false) || want === 'lobby') {
-    return { kind: 'lobby', label: 'Public lobby', heading: 'In the public lobby',
-      about: want === NETWORK ? 'This server does not group people by network: everyone who opens the page without a room is here. To meet only the people you invite, make a private room.'
-        : 'Everyone who opens the page without a room on a server without network groups is here. To meet only the people you invite, make a private room.',
-      empty: 'Nobody has opened the page without a room yet.' };
+    return { kind: 'lobby', label: t('group.lobby.label'), heading: t('group.lobby.heading'),
+      about: want === NETWORK ? t('group.lobby.aboutNetwork') : t('group.lobby.about'), empty: t('group.lobby.empty') };
   }
   if (want === NETWORK) {
-    return { kind: 'network', label: 'Your network', heading: 'People on your network',
-      about: 'Everyone who opens this page from your network (the same public address: your Wi-Fi, your office) sees you here, with no link. To meet someone elsewhere, make a private room.',
-      empty: 'People on your network appear here when they open this page.' };
+    return { kind: 'network', label: t('group.network.label'), heading: t('group.network.heading'),
+      about: t('group.network.about'), empty: t('group.network.empty') };
   }
   if (PRIVATE_RE.test(want)) {
-    return { kind: 'private', label: 'Private room', heading: 'In this private room',
-      about: 'Only people with its link can join: its name cannot be guessed.', empty: link };
+    return { kind: 'private', label: t('group.private.label'), heading: t('group.private.heading'),
+      about: t('group.private.about'), empty: link };
   }
-  return { kind: 'room', label: `Room “${want}”`, heading: 'In this room',
-    about: `Anyone who knows the name “${want}” can join. For a room nobody can guess, make a private room.`, empty: link };
+  return { kind: 'room', label: t('group.room.label', { room: want }), heading: t('group.room.heading'),
+    about: t('group.room.about', { room: want }), empty: link };
 }
 
 function renderGroup() {
@@ -263,14 +276,16 @@ function renderGroup() {
   $('invite').hidden = g.kind === 'network' || g.kind === 'none';
   const back = $('go-network');
   back.hidden = lobby.wantRoom === NETWORK && !state.roomError;
-  back.textContent = state.networkRooms === false ? 'Public lobby' : 'Your network';
+  back.textContent = state.networkRooms === false ? t('group.goLobby') : t('group.goNetwork');
+  back.title = state.networkRooms === false ? t('group.goLobbyTitle') : t('group.goNetworkTitle');
   const input = /** @type {HTMLInputElement} */ ($('room-input'));
   const value = g.kind === 'room' || g.kind === 'private' || (g.kind === 'lobby' && lobby.wantRoom !== NETWORK) ? lobby.wantRoom : '';
   if (document.activeElement !== input && input.dataset.shown !== value) input.value = input.dataset.shown = value;
   const self = $('self');
-  $('self-name').textContent = lobby.selfName || 'Anonymous';
+  const selfName = $('self-name');
+  selfName.textContent = lobby.selfName || t('anonymous');
   self.title = lobby.name && lobby.selfName !== lobby.name && lobby.status === 'open'
-    ? `Someone here is already called “${lobby.name}”, so the others see you as “${lobby.selfName}”.` : 'The name the others see';
+    ? t('self.renamed', { asked: lobby.name, name: lobby.selfName }) : t('self.title');
   $('notify-ask').hidden = attention.permission() !== 'default' || g.kind === 'none';
 }
 
@@ -283,7 +298,7 @@ function joinRoom(next, push = true) {
   const wasError = !!state.roomError;
   state.roomError = null;
   $('room-error').hidden = true;
-  if (push && roomHref(next) !== location.pathname + location.search) history.pushState(null, '', roomHref(next));
+  if (push && pageHref(next) !== location.pathname + location.search) history.pushState(null, '', pageHref(next));
   if (next !== lobby.wantRoom || wasError || lobby.status === 'closed') {
     lobby.setRoom(next);
     if (lobby.status === 'closed') lobby.connect();
@@ -308,12 +323,11 @@ function roomLink() {
 function openShare() {
   const link = roomLink();
   const g = group();
-  $('share-title').textContent = g.kind === 'private' ? 'Invite to your private room' : `Invite to ${g.label.replace(/^Room/, 'room')}`;
-  $('share-about').textContent = g.kind === 'private'
-    ? 'Anyone with this link or QR code can join, and nobody can guess it: send it only to the people you want here.'
-    : 'Anyone with this link or QR code can join — and so can anyone who guesses the name.';
+  $('share-title').textContent = g.kind === 'private' ? t('share.titlePrivate')
+    : g.kind === 'room' ? t('share.titleRoom', { room: lobby.wantRoom }) : g.kind === 'lobby' ? t('share.titleLobby') : t('share.title');
+  $('share-about').textContent = g.kind === 'private' ? t('share.aboutPrivate') : t('share.about');
   /** @type {HTMLInputElement} */ ($('share-link')).value = link;
-  $('share-qr').replaceChildren(qrSvg(link, { size: 232, label: `QR code of the link ${link}` }));
+  $('share-qr').replaceChildren(qrSvg(link, { size: 232, label: t('share.qr', { link }) }));
   $('share-qr').dataset.link = link;
   $('share-native').hidden = typeof navigator.share !== 'function';
   const dialog = /** @type {HTMLDialogElement} */ ($('share'));
@@ -327,7 +341,7 @@ function showRoomError(e) {
   const fix = fixRoom(e.raw);
   const btn = $('room-error-fix');
   btn.hidden = !fix;
-  btn.textContent = `Join “${fix}” instead`;
+  btn.textContent = t('roomError.fix', { room: fix });
   btn.dataset.room = fix;
   $('room-error').hidden = false;
   schedule();
@@ -344,16 +358,17 @@ function renderMembers() {
     const online = lobby.members.has(id) && lobby.status === 'open'; // requests need the server
     const st = peer?.state ?? 'idle';
     const conv = state.convos.get(id);
-    const label = STATE_LABEL[/** @type {keyof STATE_LABEL} */ (st)];
+    const label = stateLabel(st);
     return h('li', { class: `member${state.selected === id ? ' selected' : ''}${online ? '' : ' away'}`,
       'data-testid': 'member', 'data-member-id': id, 'data-name': name, 'data-state': st },
     h('button', { class: 'open', 'data-testid': 'open', 'data-key': `open:${id}`, 'aria-current': state.selected === id ? 'true' : null,
-      title: `Open the conversation with ${name || 'this person'}`, onclick: () => select(id) },
+      title: t('members.open', { name: name || t('thisPerson') }), onclick: () => select(id) },
     h('span', { class: 'avatar', style: { '--h': hue(id) }, 'aria-hidden': 'true' }, initials(name)),
     h('span', { class: 'meta' },
-      h('span', { class: 'mname' }, name || 'Anonymous'),
+      h('span', { class: 'mname' }, name || t('anonymous')),
       label && h('span', { class: 'badge', 'data-testid': 'peer-state', 'data-state': st }, label)),
-    conv?.unread ? h('span', { class: 'unread', 'aria-label': `${conv.unread} unread` }, String(conv.unread)) : null),
+    conv?.unread ? h('span', { class: 'unread' }, h('span', { 'aria-hidden': 'true' }, String(conv.unread)),
+      h('span', { class: 'visually-hidden' }, t('members.unread', { count: conv.unread }))) : null),
     h('div', { class: 'actions' }, actionButtons(peer, `row:${id}`, { online, onRequest: () => request(id) })));
   });
   $('member-list').replaceChildren(...rows);
@@ -365,13 +380,13 @@ function renderRequests() {
   const banners = [...lobby.peers.values()].filter((p) => p.state === 'incoming').map((p) =>
     h('div', { class: 'request-banner', 'data-testid': 'request-banner', 'data-name': p.name },
       h('span', { class: 'avatar', style: { '--h': hue(p.id) }, 'aria-hidden': 'true' }, initials(p.name)),
-      h('span', { class: 'text' }, h('b', {}, p.name || 'Someone'), ' wants to connect with you.'),
+      h('span', { class: 'text' }, tNodes('request.banner', { name: h('b', {}, p.name || t('someone')) })),
       h('span', { class: 'actions' },
         h('button', { class: 'primary', 'data-key': `banner:${p.id}:accept`, onclick: () => {
           p.accept();
           select(p.id);
-        } }, 'Accept'),
-        h('button', { 'data-key': `banner:${p.id}:decline`, onclick: () => p.decline() }, 'Decline'))));
+        } }, t('action.accept')),
+        h('button', { 'data-key': `banner:${p.id}:decline`, onclick: () => p.decline() }, t('action.decline')))));
   $('requests').replaceChildren(...banners);
 }
 
@@ -379,13 +394,22 @@ function renderRequests() {
 function renderStatus(s) {
   const el = $('status');
   el.dataset.status = s.status;
-  el.textContent = s.status === 'open' ? 'Online'
-    : s.status === 'connecting' ? 'Connecting…'
-      : s.status === 'reconnecting' ? 'Reconnecting…' // the banner says more
-        : `Offline${s.reason ? `: ${s.reason}` : ''}`;
-  el.title = s.status === 'reconnecting'
-    ? 'The lobby server is unreachable. Open connections keep working; requests need the server.' : '';
+  const reason = closeReason(s);
+  el.textContent = s.status === 'open' ? t('status.online')
+    : s.status === 'connecting' ? t('status.connecting')
+      : s.status === 'reconnecting' ? t('status.reconnecting') // the banner says more
+        : reason ? t('status.offlineReason', { reason }) : t('status.offline');
+  el.title = s.status === 'reconnecting' ? t('status.reconnectingTitle') : '';
   renderOffline(s);
+}
+
+/**
+ * @param {{code?: number, reason?: string}} s
+ * @returns {string} why the server closed the connection, in words ('' when it gave no reason)
+ */
+function closeReason(s) {
+  const key = `close.${s.code}`;
+  return s.reason && has(key) ? t(key) : s.reason ?? '';
 }
 
 /** @type {any} */
@@ -404,12 +428,13 @@ function renderOffline(s) {
   clearInterval(offlineTimer);
   if (!down) return;
   const retryAt = s.delay ? Date.now() + s.delay : 0;
-  const still = 'Open conversations still work: chat and files go directly between you. Finding people and new requests need the server.';
+  const still = t('offline.still');
+  const reason = closeReason(s);
   const text = () => {
     const left = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
     $('offline-text').textContent = s.status === 'closed'
-      ? `The lobby server refused this page${s.reason ? ` (${s.reason})` : ''}. ${still}`
-      : `The lobby server is unreachable. ${still} ${retryAt ? `Trying again in ${left} s.` : 'Reconnecting…'}`;
+      ? (reason ? t('offline.refusedReason', { reason, still }) : t('offline.refused', { still }))
+      : retryAt ? t('offline.retryIn', { still, count: left }) : t('offline.reconnecting', { still });
   };
   text();
   if (retryAt) offlineTimer = setInterval(text, 1000);
@@ -425,20 +450,20 @@ lobby.on('self', (/** @type {{name: string, network: boolean}} */ s) => {
   if (document.activeElement !== input && lobby.name) input.value = lobby.name;
   if (lobby.wantRoom === NETWORK) state.networkRooms = s.network;
   if (lobby.name && s.name !== lobby.name && s.name !== state.lastSelfName) {
-    toast(`Someone here is already called “${lobby.name}”: the others see you as “${s.name}”.`);
+    toast(t('self.renamedToast', { asked: lobby.name, name: s.name }));
   }
   state.lastSelfName = s.name;
   schedule();
 });
 lobby.on('rename', (/** @type {{id: string, name: string, previous: string, self: boolean}} */ r) => {
   if (r.self) {
-    if (r.name !== lobby.name) toast(`Someone here is already called “${lobby.name}”: the others see you as “${r.name}”.`);
+    if (r.name !== lobby.name) toast(t('self.renamedToast', { asked: lobby.name, name: r.name }));
     state.lastSelfName = r.name;
   } else {
     // The same person under another name: a note where you talk with them, not a leave and a join.
     const c = state.convos.get(r.id);
     if (c) {
-      c.note(`${r.previous || 'Anonymous'} is now ${r.name || 'Anonymous'}`, 'rename-note');
+      c.note(t('note.renamed', { old: r.previous || t('anonymous'), name: r.name || t('anonymous') }), 'rename-note');
       c.setName(r.name);
     }
   }
@@ -450,7 +475,7 @@ lobby.on('peer', (/** @type {import('../sdk/peer.js').Peer} */ peer) => {
   c.setPeer(peer);
   const requestTag = `request:${peer.id}:${peer.sid ?? ''}`;
   if (peer.state === 'incoming') {
-    attention.notify(requestTag, `${peer.name || 'Someone'} wants to connect`, 'Open p2plobby to accept or decline.', () => select(c.key));
+    attention.notify(requestTag, t('notify.request', { name: peer.name || t('someone') }), t('notify.requestBody'), () => select(c.key));
   }
   peer.on('state', (/** @type {string} */ s) => {
     if (s !== 'incoming') attention.dismiss(requestTag);
@@ -461,25 +486,27 @@ lobby.on('peer', (/** @type {import('../sdk/peer.js').Peer} */ peer) => {
     if (state.selected !== c.key || document.visibilityState !== 'visible') state.unseen.set(c, (state.unseen.get(c) ?? 0) + 1);
     schedule();
   });
-  peer.on('transfer', (/** @type {import('../sdk/transfer.js').Transfer} */ t) => {
-    if (t.direction !== 'receive') return;
-    const tag = `offer:${t.tid}`;
-    t.on('state', () => {
-      if (t.state !== 'offered') attention.dismiss(tag);
+  peer.on('transfer', (/** @type {import('../sdk/transfer.js').Transfer} */ tr) => {
+    if (tr.direction !== 'receive') return;
+    const tag = `offer:${tr.tid}`;
+    tr.on('state', () => {
+      if (tr.state !== 'offered') attention.dismiss(tag);
       schedule();
     });
     queueMicrotask(() => { // after anything that answers it at once (automatic accepts and declines)
-      if (t.state !== 'offered') return;
-      const what = t.files.length === 1 ? `“${t.files[0].name}”` : `${t.files.length} files`;
-      attention.notify(tag, `${peer.name || 'Someone'} wants to send you ${what}`,
-        `${formatBytes(t.total)}. Open p2plobby to accept or decline.`, () => select(c.key));
+      if (tr.state !== 'offered') return;
+      const name = peer.name || t('someone');
+      attention.notify(tag, tr.files.length === 1 ? t('notify.offerFile', { name, file: tr.files[0].name })
+        : t('notify.offerFiles', { name, count: tr.files.length }),
+      t('notify.offerBody', { size: formatBytes(tr.total) }), () => select(c.key));
       schedule();
     });
   });
   schedule();
 });
 lobby.on('error', (/** @type {{code: string, message: string}} */ e) => {
-  if (e.code !== 'unknown-target') toast(`Server: ${e.message || e.code}`, 'error');
+  const key = `server.${e.code}`;
+  if (e.code !== 'unknown-target') toast(t('server.error', { message: has(key) ? t(key) : e.message || e.code }), 'error');
 });
 
 // Header controls.
@@ -535,15 +562,15 @@ $('copy-link').addEventListener('click', async () => {
   const input = /** @type {HTMLInputElement} */ ($('share-link'));
   try {
     await navigator.clipboard.writeText(input.value);
-    toast('Link copied.');
+    toast(t('share.copied'));
   } catch {
     input.select(); // the clipboard API needs a secure context: selected, for the person to copy
-    toast('Select and copy the link above.');
+    toast(t('share.copyByHand'));
   }
 });
 $('share-native').addEventListener('click', async () => {
   try {
-    await navigator.share({ title: 'p2plobby', text: 'Join me on p2plobby', url: /** @type {HTMLInputElement} */ ($('share-link')).value });
+    await navigator.share({ title: 'p2plobby', text: t('share.text'), url: /** @type {HTMLInputElement} */ ($('share-link')).value });
   } catch {
     // cancelled, or not allowed here: the link and QR code are still on screen
   }
@@ -567,8 +594,7 @@ relayOnly.checked = lobby.relayOnly;
 relayOnly.addEventListener('change', () => {
   lobby.setRelayOnly(relayOnly.checked);
   save(RELAY_KEY, relayOnly.checked ? '1' : '');
-  toast(relayOnly.checked ? 'New connections go through the relay: the other side will not see your IP address.'
-    : 'New connections go directly where your networks allow it.');
+  toast(relayOnly.checked ? t('relay.on') : t('relay.off'));
 });
 $('netcheck').addEventListener('click', async () => {
   const btn = /** @type {HTMLButtonElement} */ ($('netcheck'));
@@ -576,21 +602,31 @@ $('netcheck').addEventListener('click', async () => {
   btn.disabled = true;
   out.hidden = false;
   out.dataset.state = 'running';
-  out.replaceChildren(h('span', {}, 'Checking…'));
+  out.replaceChildren(h('span', {}, t('netcheck.checking')));
   const r = await lobby.netcheck();
   btn.disabled = false;
   out.dataset.state = 'done';
   out.dataset.verdict = r.verdict;
   out.dataset.mapping = r.mapping;
+  const mapping = `netcheck.mapping.${r.mapping}`;
+  const verdict = `netcheck.verdict.${r.verdict}`;
   const items = [
-    r.lobby.ok ? `Lobby: reachable, round trip ${r.lobby.rttMs} ms` : `Lobby: unreachable (${r.lobby.error})`,
-    ...r.stun.map((s) => `STUN ${s.url.replace(/^stun:/, '')}: ${s.mapped ? `you are ${s.mapped}` : s.error ? `no answer (${s.error})` : 'answered'}`),
-    `NAT mapping: ${r.mapping}`,
-    ...r.turn.map((t) => `TURN over ${t.transport.toUpperCase()} ${t.url.replace(/^turns?:|\?.*$/g, '')}: ${t.error ? `failed (${t.error})` : `works (${t.timeMs} ms)`}`),
+    r.lobby.ok ? t('netcheck.lobbyOK', { ms: r.lobby.rttMs ?? 0 }) : t('netcheck.lobbyFailed', { error: r.lobby.error ?? '' }),
+    ...r.stun.map((s) => {
+      const server = s.url.replace(/^stun:/, '');
+      return s.mapped ? t('netcheck.stunMapped', { server, address: s.mapped })
+        : s.error ? t('netcheck.stunFailed', { server, error: s.error }) : t('netcheck.stunAnswered', { server });
+    }),
+    t('netcheck.mapping', { mapping: has(mapping) ? t(mapping) : r.mapping }),
+    ...r.turn.map((x) => {
+      const p = { transport: x.transport.toUpperCase(), server: x.url.replace(/^turns?:|\?.*$/g, '') };
+      return x.error ? t('netcheck.turnFailed', { ...p, error: x.error }) : t('netcheck.turnOK', { ...p, ms: x.timeMs ?? 0 });
+    }),
   ];
   out.replaceChildren(
-    h('span', { class: 'verdict', 'data-testid': 'netcheck-verdict', 'data-verdict': r.verdict }, r.verdict[0].toUpperCase() + r.verdict.slice(1)),
-    h('span', {}, r.reason),
+    h('span', { class: 'verdict', 'data-testid': 'netcheck-verdict', 'data-verdict': r.verdict },
+      has(verdict) ? t(verdict) : r.verdict[0].toUpperCase() + r.verdict.slice(1)),
+    h('span', {}, netcheckReason(r.reason)),
     h('ul', {}, items.map((t) => h('li', {}, t))));
 });
 window.addEventListener('beforeunload', (e) => {
@@ -602,11 +638,13 @@ window.addEventListener('pagehide', () => lobby.leave());
 // Files dropped outside a conversation should not navigate away from the page.
 window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => e.preventDefault());
+// The installed app: offline shell, and files shared into it, offered to the people connected (install.js).
+installApp({ lobby, open: (id) => (select(id), state.convos.get(id) ?? null) });
 
 select(null);
 if (state.roomError) {
   showRoomError(state.roomError); // nothing is joined until the person chooses
-  $('status').textContent = 'Not connected';
+  $('status').textContent = t('status.notConnected');
   $('status').dataset.status = 'closed';
 } else {
   lobby.connect();

@@ -2,25 +2,32 @@
 // cards), and the composer with file picking and drag and drop. It outlives Peer objects, so the history
 // stays when someone hangs up and connects again.
 import { formatTime, h, hue, initials } from './dom.js';
-import { describePath } from '../sdk/path.js';
+import { has, sdkText, t } from './i18n.js';
 import { releaseLinks, transferCard } from './transferview.js';
 import { LIMITS } from '../sdk/transfer.js';
 import { canPickDirectory, download, downloadAll, entryOf, pickDirectory, saveInto, unsaved, watchSaved } from './saving.js';
 
 /** @typedef {import('../sdk/peer.js').Peer} Peer */
 
-/** Text shown for each peer state. */
-export const STATE_LABEL = {
-  idle: '',
-  requesting: 'Requesting…',
-  incoming: 'Wants to connect',
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  declined: 'Declined',
-  failed: 'Failed',
-  left: 'Left',
-  closed: 'Closed',
-};
+/**
+ * @param {string} state a peer's state
+ * @returns {string} the words for it ('' for idle)
+ */
+export function stateLabel(state) {
+  const key = `state.${state}`;
+  return has(key) ? t(key) : '';
+}
+
+/**
+ * A few words for a connection's path, e.g. "direct · UDP" or "relayed · TURN over TCP".
+ * @param {import('../sdk/path.js').PeerPath} p
+ * @returns {string}
+ */
+function describePath(p) {
+  if (p.localType === 'relay' && p.relayProtocol) return t('path.relayedOwn', { protocol: p.relayProtocol.toUpperCase() });
+  if (p.relayed) return t('path.relayedTheirs');
+  return t('path.direct', { protocol: p.protocol.toUpperCase() });
+}
 
 /**
  * How much a conversation keeps on the page: its log holds at most this many items (messages, notes, transfer
@@ -62,57 +69,57 @@ export class Conversation {
     this.pathEl = h('span', { class: 'path', 'data-testid': 'path', hidden: true });
     this.codeEl = h('strong', { class: 'code', 'data-testid': 'verify-code' });
     this.verify = h('details', { class: 'verify', hidden: true },
-      h('summary', {}, 'Verification code ', this.codeEl),
-      h('p', {}, 'You and the other person both see a six-digit code derived from the encryption keys of ',
-        'this very connection. Compare it by voice or in person: if the codes match, nobody — not even the ',
-        'lobby server — is sitting in the middle of your connection.'));
+      h('summary', {}, t('conv.verify'), ' ', this.codeEl),
+      h('p', {}, t('conv.verifyAbout')));
     this.buttons = h('div', { class: 'actions' });
-    this.log = h('ol', { class: 'log', 'data-testid': 'chat-log', 'aria-live': 'polite' });
-    this.fileInput = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input',
+    // Focusable, so that people without a mouse can scroll it; labelled with whom it is (setName).
+    this.log = h('ol', { class: 'log', 'data-testid': 'chat-log', 'aria-live': 'polite', tabindex: '0' });
+    this.fileInput = h('input', { type: 'file', multiple: true, hidden: true, 'data-testid': 'file-input', 'aria-label': t('conv.chooseFiles'),
       onchange: () => {
         const input = /** @type {HTMLInputElement} */ (this.fileInput);
         if (input.files?.length) this.sendFiles(input.files);
         input.value = '';
       } });
-    this.attach = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach', title: 'Send files',
-      'aria-label': 'Send files', onclick: () => this.fileInput.click() }, paperclip());
+    this.attach = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach', title: t('conv.sendFiles'),
+      'aria-label': t('conv.sendFiles'), onclick: () => this.fileInput.click() }, paperclip());
     // A folder keeps its layout: each file is announced with its path inside it (webkitRelativePath).
     this.folderInput = h('input', { type: 'file', multiple: true, webkitdirectory: '', hidden: true, 'data-testid': 'folder-input',
+      'aria-label': t('conv.chooseFolder'),
       onchange: () => {
         const input = /** @type {HTMLInputElement} */ (this.folderInput);
         if (input.files?.length) this.sendFiles(input.files);
         input.value = '';
       } });
-    this.attachFolder = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach-folder', title: 'Send a folder',
-      'aria-label': 'Send a folder', onclick: () => this.folderInput.click() }, folderIcon());
+    this.attachFolder = h('button', { type: 'button', class: 'ghost attach', 'data-testid': 'attach-folder', title: t('conv.sendFolder'),
+      'aria-label': t('conv.sendFolder'), onclick: () => this.folderInput.click() }, folderIcon());
     /** @type {{dir: FileSystemDirectoryHandle | null} | null} where received files are saved automatically (null: they are not); kept for the page's session */
     this.autoSave = null;
     this.autoAcceptBox = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', 'data-testid': 'auto-accept',
       onchange: () => this.#setAutoAccept(/** @type {HTMLInputElement} */ (this.autoAcceptBox).checked) }));
     this.autoSaveBox = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', 'data-testid': 'auto-save',
       onchange: () => this.#setAutoSave(/** @type {HTMLInputElement} */ (this.autoSaveBox).checked) }));
-    this.autoSaveText = h('span', {}, 'Save automatically');
+    this.autoSaveText = h('span', {}, t('conv.autoSave'));
     this.unsavedText = h('span', { 'data-testid': 'unsaved-count' });
     this.unsavedEl = h('span', { class: 'unsaved', hidden: true }, this.unsavedText,
-      h('button', { type: 'button', 'data-testid': 'save-all-conversation', onclick: () => downloadAll(unsaved(this.log)) }, 'Save all'));
+      h('button', { type: 'button', 'data-testid': 'save-all-conversation', onclick: () => downloadAll(unsaved(this.log)) }, t('conv.saveAll')));
     this.fileOptions = h('div', { class: 'file-options', 'data-testid': 'file-options' },
-      h('label', { title: 'For this connection: files they send are accepted as they arrive, without asking you (the usual limits still apply).' },
-        this.autoAcceptBox, h('span', {}, 'Accept their files without asking')),
-      h('label', { title: 'Save every file you receive from them as soon as it arrives: into a folder you choose where this browser can, else as downloads. For this visit.' },
+      h('label', { title: t('conv.autoAcceptTitle') },
+        this.autoAcceptBox, h('span', {}, t('conv.autoAccept'))),
+      h('label', { title: t('conv.autoSaveTitle') },
         this.autoSaveBox, this.autoSaveText),
       this.unsavedEl);
     this.input = /** @type {HTMLInputElement} */ (h('input', { class: 'chat-input', 'data-testid': 'chat-input',
-      placeholder: 'Message', autocomplete: 'off', 'aria-label': 'Message', maxlength: 4000 }));
-    this.sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'chat-send' }, 'Send');
+      placeholder: t('conv.message'), autocomplete: 'off', 'aria-label': t('conv.message'), maxlength: 4000 }));
+    this.sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'chat-send' }, t('conv.send'));
     this.composer = h('form', { class: 'composer', onsubmit: (/** @type {Event} */ e) => {
       e.preventDefault();
       this.sendChat();
     } }, this.attach, this.attachFolder, this.fileInput, this.folderInput, this.input, this.sendBtn);
-    this.drop = h('div', { class: 'drop', hidden: true }, 'Drop files to send them');
+    this.drop = h('div', { class: 'drop', hidden: true }, t('conv.drop'));
 
     this.el = h('section', { class: 'conversation', 'data-testid': 'conversation', hidden: true },
       h('header', { class: 'chead' },
-        h('button', { class: 'ghost back', 'aria-label': 'Back to the room', onclick: () => hooks.onBack() }, '←'),
+        h('button', { class: 'ghost back', 'aria-label': t('conv.back'), onclick: () => hooks.onBack() }, '←'),
         this.avatar,
         h('div', { class: 'who' }, this.title, this.stateEl, this.pathEl),
         this.buttons),
@@ -129,7 +136,8 @@ export class Conversation {
     this.name = name;
     this.el.dataset.peerName = name;
     this.el.dataset.peerId = this.key;
-    this.title.textContent = name || 'Anonymous';
+    this.title.textContent = name || t('anonymous');
+    this.log.setAttribute('aria-label', t('conv.log', { name: name || t('anonymous') }));
     this.avatar.textContent = initials(name || '?');
     this.avatar.style.setProperty('--h', String(hue(this.key))); // from the member: two "Alice"s differ
   }
@@ -143,15 +151,15 @@ export class Conversation {
     this.unsub.forEach((u) => u());
     this.peer = peer;
     const first = !this.log.childElementCount;
-    if (!first) this.note('New session');
+    if (!first) this.note(t('note.newSession'));
     // Accepting files without asking was for the connection it was chosen in; a new one asks again.
     this.autoAcceptBox.checked = false;
     let relayNoted = false;
     let directNoted = false;
     this.unsub = [
       peer.on('state', (s) => {
-        if (s === 'connected') this.note('Connected — chat and files are end-to-end encrypted between you two.');
-        else if (s !== 'connecting' && s !== 'incoming' && peer.reason) this.note(peer.reason, peer.ended ? 'end-reason' : undefined);
+        if (s === 'connected') this.note(t('note.connected'));
+        else if (s !== 'connecting' && s !== 'incoming' && peer.reason) this.note(sdkText(peer.reason), peer.ended ? 'end-reason' : undefined);
         this.render();
         this.hooks.onChange();
       }),
@@ -160,11 +168,10 @@ export class Conversation {
         if (path.relayed && !relayNoted) {
           relayNoted = true;
           this.note(path.localType === 'relay' && this.hooks.relayOnly?.()
-            ? 'Relayed by the server, as you asked: they do not see your IP address. The relay cannot read anything.'
-            : 'Your networks allow no direct path, so the server relays the encrypted data. It cannot read anything.');
+            ? t('note.relayedAsked') : t('note.relayed'));
         } else if (!path.relayed && !directNoted) {
           directNoted = true;
-          this.note('Direct connection: nothing goes through the server.');
+          this.note(t('note.direct'));
         }
         this.render();
       }),
@@ -180,7 +187,7 @@ export class Conversation {
         if (t.direction === 'receive') t.on('file', (/** @type {import('../sdk/transfer.js').FileResult} */ r) => this.#autoSaveFile(r)); // after the card's: it tracks the file
         this.hooks.onChange();
       }),
-      peer.on('limited', (/** @type {{kind: string, reason: string}} */ l) => this.note(`${this.name || 'They'}: ${l.reason}`)),
+      peer.on('limited', (/** @type {{kind: string, reason: string}} */ l) => this.note(t('note.limited', { name: this.name || t('they'), reason: sdkText(l.reason) }))),
     ];
     this.render();
   }
@@ -204,8 +211,7 @@ export class Conversation {
     const p = this.peer;
     const state = this.state;
     this.el.dataset.state = state;
-    this.stateEl.textContent = STATE_LABEL[/** @type {keyof STATE_LABEL} */ (state)] +
-      (state === 'connected' && p && !p.online ? ' · not in the lobby' : '');
+    this.stateEl.textContent = state === 'connected' && p && !p.online ? t('state.notInLobby', { state: stateLabel(state) }) : stateLabel(state);
     this.stateEl.dataset.state = state;
     const path = state === 'connected' ? p?.path : null;
     this.pathEl.hidden = !path;
@@ -214,15 +220,15 @@ export class Conversation {
       this.pathEl.dataset.relayed = String(path.relayed);
       this.pathEl.dataset.local = path.localType;
       this.pathEl.dataset.remote = path.remoteType;
-      this.pathEl.title = `${path.relayed ? 'Through the server\'s relay (TURN): the other person does not see your IP address.'
-        : 'Directly between your two devices.'} Candidates: ${path.localType} ↔ ${path.remoteType}, ${path.protocol.toUpperCase()}.`;
+      this.pathEl.title = t(path.relayed ? 'path.titleRelayed' : 'path.titleDirect',
+        { local: path.localType, remote: path.remoteType, protocol: path.protocol.toUpperCase() });
     }
     const code = p?.verificationCode;
     this.verify.hidden = !code || state !== 'connected';
     this.codeEl.textContent = code ?? '';
     const connected = state === 'connected';
     for (const el of [this.input, this.sendBtn, this.attach, this.attachFolder, this.autoAcceptBox]) /** @type {any} */ (el).disabled = !connected;
-    this.input.placeholder = connected ? `Message ${this.name || 'them'}` : 'Connect to chat';
+    this.input.placeholder = connected ? t('conv.messageTo', { name: this.name || t('them') }) : t('conv.connectToChat');
     this.buttons.replaceChildren(...actionButtons(p, `conv:${this.key}`, {
       online: this.hooks.isOnline(this.key), onRequest: () => this.hooks.onRequest(this), hangup: true,
     }));
@@ -254,7 +260,7 @@ export class Conversation {
       this.addChat(this.peer.sendChat(text));
       this.input.value = '';
     } catch (err) {
-      this.note(`Not sent: ${/** @type {Error} */ (err).message}`);
+      this.note(t('note.notSent', { error: /** @type {Error} */ (err).message }));
     }
   }
 
@@ -262,13 +268,13 @@ export class Conversation {
   sendFiles(files) {
     if (this.peer?.state !== 'connected') return;
     if (files.length > LIMITS.filesPerOffer) {
-      this.note(`Not sent: ${files.length} files are more than one transfer may hold (${LIMITS.filesPerOffer}). Send them in parts, or as an archive.`);
+      this.note(t('note.tooManyFiles', { count: files.length, max: LIMITS.filesPerOffer }));
       return;
     }
     try {
       this.peer.sendFiles(files);
     } catch (err) {
-      this.note(`Could not send: ${/** @type {Error} */ (err).message}`);
+      this.note(t('note.couldNotSend', { error: /** @type {Error} */ (err).message }));
     }
   }
 
@@ -283,12 +289,12 @@ export class Conversation {
         this.addChat(this.peer.sendChat(text));
         return;
       } catch (err) {
-        this.note(`Not sent: ${/** @type {Error} */ (err).message}`);
+        this.note(t('note.notSent', { error: /** @type {Error} */ (err).message }));
         return;
       }
     }
-    this.note('The pasted text is longer than a message may be (16 KiB): it is offered as a text file.');
-    this.sendFiles([new File([text], 'pasted text.txt', { type: 'text/plain' })]);
+    this.note(t('note.pastedLong'));
+    this.sendFiles([new File([text], t('note.pastedName'), { type: 'text/plain' })]);
   }
 
   /**
@@ -304,7 +310,7 @@ export class Conversation {
       return;
     }
     saveInto(dir, entry).catch((err) => this.note(
-      `Could not save “${entry.name}” into “${dir.name}” automatically (${/** @type {Error} */ (err).message}): save it from its card.`));
+      t('note.autoSaveFailed', { file: entry.name, dir: dir.name, error: /** @type {Error} */ (err).message })));
   }
 
   /** @param {boolean} on */
@@ -315,16 +321,16 @@ export class Conversation {
       return;
     }
     p.autoAccept = on;
-    this.note(on ? `Files from ${this.name || 'them'} are accepted without asking, for this connection.`
-      : `Files from ${this.name || 'them'} wait for your answer again.`, 'auto-accept-note');
+    const name = this.name || t('fromThem');
+    this.note(on ? t('note.autoAcceptOn', { name }) : t('note.autoAcceptOff', { name }), 'auto-accept-note');
   }
 
   /** @param {boolean} on */
   async #setAutoSave(on) {
     if (!on) {
       this.autoSave = null;
-      this.autoSaveText.textContent = 'Save automatically';
-      this.note('Received files are no longer saved automatically.', 'auto-save-note');
+      this.autoSaveText.textContent = t('conv.autoSave');
+      this.note(t('note.autoSaveOff'), 'auto-save-note');
       return;
     }
     /** @type {FileSystemDirectoryHandle | null} */
@@ -333,7 +339,7 @@ export class Conversation {
       try {
         dir = await pickDirectory();
       } catch (err) {
-        this.note(`Cannot save into a folder here (${/** @type {Error} */ (err).message}).`);
+        this.note(t('note.noFolder', { error: /** @type {Error} */ (err).message }));
       }
       if (!dir) {
         this.autoSaveBox.checked = false;
@@ -341,10 +347,9 @@ export class Conversation {
       }
     }
     this.autoSave = { dir };
-    this.autoSaveText.textContent = dir ? `Save automatically into “${dir.name}”` : 'Save automatically (as downloads)';
-    this.note(dir ? `Files from ${this.name || 'them'} are saved into “${dir.name}” as they arrive, with their folders, for this visit.`
-      : `Files from ${this.name || 'them'} are downloaded as they arrive, for this visit (your browser may ask once to allow several downloads).`,
-    'auto-save-note');
+    this.autoSaveText.textContent = dir ? t('conv.autoSaveInto', { dir: dir.name }) : t('conv.autoSaveDownloads');
+    const name = this.name || t('fromThem');
+    this.note(dir ? t('note.autoSaveInto', { name, dir: dir.name }) : t('note.autoSaveDownloads', { name }), 'auto-save-note');
     for (const e of unsaved(this.log)) { // and the ones waiting already
       if (dir) await saveInto(dir, e).catch(() => {});
       else download(e);
@@ -355,7 +360,7 @@ export class Conversation {
   #renderUnsaved() {
     const n = unsaved(this.log).length;
     this.unsavedEl.hidden = !n;
-    this.unsavedText.textContent = `${n} received ${n === 1 ? 'file' : 'files'} not saved`;
+    this.unsavedText.textContent = t('conv.unsaved', { count: n });
   }
 
   /**
@@ -386,10 +391,10 @@ export class Conversation {
     try {
       for (const e of entries) await walk(e);
     } catch (err) {
-      this.note(`Could not read what was dropped: ${/** @type {Error} */ (err).message}`);
+      this.note(t('note.dropFailed', { error: /** @type {Error} */ (err).message }));
       return;
     }
-    if (!out.length) this.note('Nothing to send: the folder is empty.');
+    if (!out.length) this.note(t('note.emptyFolder'));
     else this.sendFiles(out);
   }
 
@@ -420,7 +425,7 @@ export class Conversation {
     }
     if (!this.trimmed) return;
     this.trimNote ??= h('li', { class: 'item note', 'data-testid': 'log-trimmed' });
-    this.trimNote.textContent = `${this.trimmed} older ${this.trimmed === 1 ? 'item was' : 'items were'} removed from this conversation.`;
+    this.trimNote.textContent = t('note.trimmed', { count: this.trimmed });
     if (this.log.firstElementChild !== this.trimNote) this.log.prepend(this.trimNote);
   }
 
@@ -523,17 +528,17 @@ export function actionButtons(p, key, opts) {
   /** @type {HTMLElement[]} */
   const out = [];
   if (state === 'incoming' && p) {
-    out.push(h('button', { class: 'primary', 'data-testid': 'accept', 'data-key': `${key}:accept`, onclick: () => p.accept() }, 'Accept'));
-    out.push(h('button', { 'data-testid': 'decline', 'data-key': `${key}:decline`, onclick: () => p.decline() }, 'Decline'));
+    out.push(h('button', { class: 'primary', 'data-testid': 'accept', 'data-key': `${key}:accept`, onclick: () => p.accept() }, t('action.accept')));
+    out.push(h('button', { 'data-testid': 'decline', 'data-key': `${key}:decline`, onclick: () => p.decline() }, t('action.decline')));
   } else if (state === 'requesting' && p) {
-    out.push(h('button', { 'data-testid': 'cancel', 'data-key': `${key}:cancel`, onclick: () => p.hangup() }, 'Cancel'));
+    out.push(h('button', { 'data-testid': 'cancel', 'data-key': `${key}:cancel`, onclick: () => p.hangup() }, t('action.cancel')));
   } else if (state === 'connecting' || state === 'connected') {
     if (opts.hangup && p) {
-      out.push(h('button', { class: 'danger', 'data-testid': 'hangup', 'data-key': `${key}:hangup`, onclick: () => p.hangup() }, 'Hang up'));
+      out.push(h('button', { class: 'danger', 'data-testid': 'hangup', 'data-key': `${key}:hangup`, onclick: () => p.hangup() }, t('action.hangup')));
     }
   } else if (opts.online) {
     out.push(h('button', { class: 'primary', 'data-testid': 'request', 'data-key': `${key}:request`, onclick: opts.onRequest },
-      state === 'idle' ? 'Request' : 'Request again'));
+      state === 'idle' ? t('action.request') : t('action.requestAgain')));
   }
   return out;
 }

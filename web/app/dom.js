@@ -1,4 +1,5 @@
 // Small DOM and formatting helpers for the lobby page.
+import { formatNumber, lang, t } from './i18n.js';
 
 /**
  * Creates an element. Attributes starting with "on" become listeners; `style` is an object of properties
@@ -36,18 +37,27 @@ function append(el, children) {
 }
 
 /**
+ * @param {number} n
+ * @param {number} digits after the decimal separator
+ * @returns {string} n in the page's language ("1.50", "1,50")
+ */
+function fixed(n, digits) {
+  return formatNumber(n, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/**
  * @param {number} n bytes
- * @returns {string} e.g. "1.5 MB"
+ * @returns {string} e.g. "1.5 MB" ("1,5 MB" in German)
  */
 export function formatBytes(n) {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
+  if (n < 1000) return t('unit.B', { n: fixed(n, 0) });
+  const units = /** @type {const} */ (['unit.kB', 'unit.MB', 'unit.GB', 'unit.TB']);
   let i = -1;
   do {
     n /= 1000;
     i++;
   } while (n >= 1000 && i < units.length - 1);
-  return `${n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ${units[i]}`;
+  return t(units[i], { n: fixed(n, n < 10 ? 2 : n < 100 ? 1 : 0) });
 }
 
 /**
@@ -55,7 +65,7 @@ export function formatBytes(n) {
  * @returns {string} e.g. "11.8 MB/s"
  */
 export function formatRate(bytesPerSecond) {
-  return `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
+  return t('unit.rate', { n: fixed(bytesPerSecond / 1e6, 1) });
 }
 
 /**
@@ -65,17 +75,17 @@ export function formatRate(bytesPerSecond) {
 export function formatEta(secs) {
   if (secs == null || !Number.isFinite(secs)) return '';
   const s = Math.max(0, Math.ceil(secs));
-  if (s < 60) return `${s} s left`;
+  if (s < 60) return t('eta.s', { s });
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m} min ${s % 60} s left` : `${Math.floor(m / 60)} h ${m % 60} min left`;
+  return m < 60 ? t('eta.min', { m, s: s % 60 }) : t('eta.h', { h: Math.floor(m / 60), m: m % 60 });
 }
 
 /**
  * @param {number} ts
- * @returns {string} local time, hours and minutes
+ * @returns {string} local time, hours and minutes, as the page's language writes them
  */
 export function formatTime(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return new Date(ts).toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' });
 }
 
 /**

@@ -3,6 +3,7 @@
 // extension), the element gets a Blob of exactly that type, and nothing is ever opened as a document — no HTML,
 // no SVG (both are shown as text), no PDF. The stored file stays application/octet-stream for saving.
 import { h } from './dom.js';
+import { t } from './i18n.js';
 
 /** Media types an element may play or show, by kind. */
 const MEDIA = {
@@ -64,7 +65,7 @@ export function preview(file, meta, attach) {
   if (!p) return null;
   const wrap = h('div', { class: 'preview', 'data-testid': 'preview', 'data-kind': p.kind });
   if (p.kind === 'text') {
-    const pre = h('pre', { class: 'preview-text', dir: 'auto', tabindex: '0', 'aria-label': `Preview of ${meta.name}` });
+    const pre = h('pre', { class: 'preview-text', dir: 'auto', tabindex: '0', 'aria-label': t('transfer.previewOf', { name: meta.name }) });
     wrap.append(pre);
     file.slice(0, TEXT_BYTES).arrayBuffer().then((buf) => {
       const bytes = new Uint8Array(buf);

@@ -3,6 +3,7 @@
 // and a visible note when files an earlier visit left in the browser's storage are removed.
 import { cleanStale, safeName, saveToDirectory } from '../sdk/sink.js';
 import { formatBytes, h } from './dom.js';
+import { t } from './i18n.js';
 
 /**
  * One received file on the page.
@@ -11,7 +12,7 @@ import { formatBytes, h } from './dom.js';
  * @property {string} name cleaned
  * @property {string} path cleaned folder path, '' for none
  * @property {boolean} saved downloaded, or written to a directory the person chose
- * @property {string} where how it was saved ("downloaded", "saved to photos/a.jpg"), '' while it is not
+ * @property {string} where how it was saved, in words ("downloaded", "saved to photos/a.jpg"), '' while it is not
  * @property {HTMLElement} el its line in the transfer card
  */
 
@@ -67,7 +68,7 @@ export function markSaved(entry, where) {
   entry.where = where;
   entry.el.dataset.saved = 'true';
   const mark = entry.el.querySelector('.saved');
-  if (mark) mark.textContent = `✓ ${where}`;
+  if (mark) mark.textContent = t('saved.mark', { where });
   if (entry.saved) return;
   entry.saved = true;
   changed();
@@ -118,7 +119,7 @@ export function download(entry) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 60_000); // the download has its own reference by then
-  markSaved(entry, 'downloaded');
+  markSaved(entry, t('saved.downloaded'));
 }
 
 /**
@@ -158,7 +159,7 @@ export async function pickDirectory() {
  */
 export async function saveInto(dir, entry) {
   const rel = await saveToDirectory(dir, entry.file, entry.name, entry.path);
-  markSaved(entry, `saved to ${dir.name}/${rel}`);
+  markSaved(entry, t('saved.into', { path: `${dir.name}/${rel}` }));
   return rel;
 }
 
@@ -167,17 +168,17 @@ window.addEventListener('beforeunload', (e) => {
   const n = unsaved().length;
   if (!n) return;
   e.preventDefault();
-  e.returnValue = `${n} received ${n === 1 ? 'file is' : 'files are'} not saved yet.`; // older browsers
+  e.returnValue = t('saved.unsavedLeave', { count: n }); // older browsers
 });
 
 // Files that earlier visits left in the browser's storage (a page closed with files not saved) are removed once,
 // and the person is told.
 cleanStale().then((r) => {
   if (!r.files) return;
-  const text = `Removed ${r.files} ${r.files === 1 ? 'file' : 'files'} left from an earlier visit (${formatBytes(r.bytes)}).`;
+  const text = t('saved.stale', { count: r.files, size: formatBytes(r.bytes) });
   const note = h('div', { class: 'toast info stale-note', role: 'status', 'data-testid': 'stale-note' },
     h('span', {}, text),
-    h('button', { type: 'button', class: 'ghost', 'aria-label': 'Dismiss', onclick: () => note.remove() }, '×'));
+    h('button', { type: 'button', class: 'ghost', 'aria-label': t('dismiss'), onclick: () => note.remove() }, '×'));
   const box = document.getElementById('toasts') ?? document.body;
   box.append(note);
   setTimeout(() => note.remove(), 20_000);

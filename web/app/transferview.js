@@ -1,21 +1,21 @@
 // A file transfer as a card in the conversation: names and sizes, accept/decline, progress, result.
 import { safeName } from '../sdk/p2plobby.js';
 import { formatBytes, formatEta, formatRate, h } from './dom.js';
+import { formatNumber, has, sdkText, t } from './i18n.js';
 import { preview, previewKind as previewKindOf } from './preview.js';
 import { canPickDirectory, downloadAll, forgetWithin, markSaved, pickDirectory, saveInto, track, unsaved, within } from './saving.js';
 
 /** @typedef {import('../sdk/transfer.js').Transfer} Transfer */
 
-const STATE_TEXT = {
-  offered: { send: 'Waiting for them to accept…', receive: 'Wants to send you' },
-  sending: { send: 'Sending', receive: '' },
-  verifying: { send: 'Waiting for the receiver to verify…', receive: '' },
-  receiving: { send: '', receive: 'Receiving' },
-  done: { send: 'Delivered · SHA-256 verified', receive: 'Received · SHA-256 verified' },
-  declined: { send: 'Declined', receive: 'Declined' },
-  cancelled: { send: 'Cancelled', receive: 'Cancelled' },
-  failed: { send: 'Failed', receive: 'Failed' },
-};
+/**
+ * @param {string} state a transfer's state
+ * @param {'send'|'receive'} direction
+ * @returns {string} the words for it on the card ('' where none fit)
+ */
+function stateText(state, direction) {
+  for (const key of [`transfer.${state}.${direction}`, `transfer.${state}`]) if (has(key)) return t(key);
+  return '';
+}
 
 /** How many file names a card lists before summarising the rest. */
 const LIST_MAX = 5;
@@ -90,30 +90,31 @@ window.addEventListener('pageshow', (e) => {
 
 /**
  * Builds the card and keeps it up to date from the transfer's events.
- * @param {Transfer} t
+ * @param {Transfer} tr
  * @returns {HTMLElement}
  */
-export function transferCard(t) {
-  const send = t.direction === 'send';
-  const title = t.files.length === 1 ? fullName(t.files[0]) : folderOf(t.files) ? `${folderOf(t.files)} · ${t.files.length} files` : `${t.files.length} files`;
+export function transferCard(tr) {
+  const send = tr.direction === 'send';
+  const title = tr.files.length === 1 ? fullName(tr.files[0])
+    : folderOf(tr.files) ? t('transfer.folder', { folder: folderOf(tr.files), count: tr.files.length }) : t('transfer.files', { count: tr.files.length });
   const status = h('span', { class: 'tstate', 'data-testid': 'transfer-status' });
   const fill = h('div', { class: 'fill' });
   const bar = h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100',
-    'aria-label': `${send ? 'Sending' : 'Receiving'} ${title}` }, fill);
+    'aria-label': t(send ? 'transfer.sendingTitle' : 'transfer.receivingTitle', { title }) }, fill);
   const stats = h('div', { class: 'stats', 'data-testid': 'transfer-progress', 'aria-live': 'off' }); // not read out 4×/s
   const error = h('p', { class: 'error', 'data-testid': 'transfer-error', hidden: true });
   const actions = h('div', { class: 'actions' });
   const results = h('ul', { class: 'results' });
   const files = h('ul', { class: 'tfiles' },
-    t.files.slice(0, LIST_MAX).map((f) => h('li', {}, h('span', { class: 'fname', title: fullName(f) }, fullName(f)),
+    tr.files.slice(0, LIST_MAX).map((f) => h('li', {}, h('span', { class: 'fname', title: fullName(f) }, fullName(f)),
       h('span', { class: 'fsize' }, formatBytes(f.size)))),
-    t.files.length > LIST_MAX && h('li', { class: 'more' }, `and ${t.files.length - LIST_MAX} more`));
-  const card = h('div', { class: `transfer ${send ? 'out' : 'in'}`, 'data-testid': 'transfer', 'data-tid': t.tid,
-    'data-direction': t.direction },
+    tr.files.length > LIST_MAX && h('li', { class: 'more' }, t('transfer.more', { count: tr.files.length - LIST_MAX })));
+  const card = h('div', { class: `transfer ${send ? 'out' : 'in'}`, 'data-testid': 'transfer', 'data-tid': tr.tid,
+    'data-direction': tr.direction },
   h('div', { class: 'thead' },
     h('span', { class: 'ticon', 'aria-hidden': 'true' }, send ? '↑' : '↓'),
     h('span', { class: 'ttitle' }, title),
-    h('span', { class: 'ttotal' }, formatBytes(t.total))),
+    h('span', { class: 'ttotal' }, formatBytes(tr.total))),
   files, status, bar, stats, error, results, actions);
   let previews = 0;
   // Saving the received files of the card at once: as downloads, or into a folder the person picks (which keeps
@@ -121,36 +122,36 @@ export function transferCard(t) {
   const saveAll = h('button', { 'data-testid': 'save-all', hidden: true, onclick: () => {
     const list = unsaved(card);
     downloadAll(list.length ? list : within(card));
-  } }, 'Save all');
-  const saveFolder = h('button', { 'data-testid': 'save-to-folder', hidden: true, title: 'Save these files into a folder you choose, with their folders',
+  } }, t('transfer.saveAll'));
+  const saveFolder = h('button', { 'data-testid': 'save-to-folder', hidden: true, title: t('transfer.saveFolderTitle'),
     onclick: async () => {
       try {
         const dir = await pickDirectory();
         if (dir) for (const e of within(card)) await saveInto(dir, e);
       } catch (err) {
         error.hidden = false;
-        error.textContent = `Could not save into that folder: ${/** @type {Error} */ (err).message}`;
+        error.textContent = t('transfer.saveFolderFailed', { error: /** @type {Error} */ (err).message });
       }
-    } }, 'Save to folder…');
+    } }, t('transfer.saveFolder'));
   const saveBar = h('div', { class: 'actions savebar' }, saveAll, saveFolder);
   card.append(saveBar);
 
   const update = () => {
-    card.dataset.state = t.state;
-    status.textContent = STATE_TEXT[t.state]?.[t.direction] ?? t.state;
-    const active = t.state === 'sending' || t.state === 'receiving' || t.state === 'verifying';
-    bar.hidden = !(active || t.state === 'done');
-    stats.hidden = !t.startedAt; // nothing to report before the first byte
-    error.hidden = !t.error || (t.state === 'declined' && !t.autoDeclined); // a person's decline needs no text
-    error.textContent = t.error;
+    card.dataset.state = tr.state;
+    status.textContent = stateText(tr.state, tr.direction);
+    const active = tr.state === 'sending' || tr.state === 'receiving' || tr.state === 'verifying';
+    bar.hidden = !(active || tr.state === 'done');
+    stats.hidden = !tr.startedAt; // nothing to report before the first byte
+    error.hidden = !tr.error || (tr.state === 'declined' && !tr.autoDeclined); // a person's decline needs no text
+    error.textContent = sdkText(tr.error);
     actions.replaceChildren();
-    if (t.state === 'offered' && !send) {
+    if (tr.state === 'offered' && !send) {
       actions.append(
-        h('button', { class: 'primary', 'data-testid': 'transfer-accept', onclick: () => /** @type {any} */ (t).accept() }, 'Accept'),
-        h('button', { 'data-testid': 'transfer-decline', onclick: () => /** @type {any} */ (t).decline() }, 'Decline'));
-    } else if (!t.ended) {
-      actions.append(h('button', { class: 'danger', 'data-testid': 'transfer-cancel', onclick: () => t.cancel() },
-        t.state === 'offered' ? 'Withdraw' : 'Cancel'));
+        h('button', { class: 'primary', 'data-testid': 'transfer-accept', onclick: () => /** @type {any} */ (tr).accept() }, t('action.accept')),
+        h('button', { 'data-testid': 'transfer-decline', onclick: () => /** @type {any} */ (tr).decline() }, t('action.decline')));
+    } else if (!tr.ended) {
+      actions.append(h('button', { class: 'danger', 'data-testid': 'transfer-cancel', onclick: () => tr.cancel() },
+        tr.state === 'offered' ? t('action.withdraw') : t('action.cancel')));
     }
   };
   /** @param {{bytes: number, total: number, rate: number, eta: number | null, percent: number}} p */
@@ -159,20 +160,20 @@ export function transferCard(t) {
     fill.style.transform = `scaleX(${(pct / 100).toFixed(4)})`;
     bar.setAttribute('aria-valuenow', pct.toFixed(0));
     card.dataset.bytes = String(p.bytes);
-    const parts = [`${Math.floor(pct)}%`, `${formatBytes(p.bytes)} of ${formatBytes(p.total)}`];
-    if (p.rate > 0) parts.push(t.ended ? `avg ${formatRate(p.rate)}` : formatRate(p.rate));
-    if (!t.ended && p.eta != null) parts.push(formatEta(p.eta));
+    const parts = [formatNumber(Math.floor(pct) / 100, { style: 'percent' }), t('transfer.of', { bytes: formatBytes(p.bytes), total: formatBytes(p.total) })];
+    if (p.rate > 0) parts.push(tr.ended ? t('transfer.avg', { rate: formatRate(p.rate) }) : formatRate(p.rate));
+    if (!tr.ended && p.eta != null) parts.push(formatEta(p.eta));
     stats.textContent = parts.join(' · ');
   };
-  t.on('state', update);
-  t.on('progress', progress);
-  t.on('file', (/** @type {import('../sdk/transfer.js').FileResult} */ r) => {
-    const sum = h('code', { class: 'sha', title: `SHA-256 ${r.sha256}` }, r.sha256.slice(0, 16) + '…');
+  tr.on('state', update);
+  tr.on('progress', progress);
+  tr.on('file', (/** @type {import('../sdk/transfer.js').FileResult} */ r) => {
+    const sum = h('code', { class: 'sha', title: t('transfer.sha', { sum: r.sha256 }) }, r.sha256.slice(0, 16) + '…');
     if (r.file && !send) {
       const li = h('li', { class: 'result', 'data-testid': 'transfer-file', 'data-name': r.name, 'data-path': r.path ?? '' });
       const entry = track(r, li);
       const link = downloadLink(r.file, r.name,
-        { 'data-testid': 'transfer-download', 'data-sha256': r.sha256, 'data-storage': r.storage ?? '' }, `Save ${fullName(r)}`);
+        { 'data-testid': 'transfer-download', 'data-sha256': r.sha256, 'data-storage': r.storage ?? '' }, t('transfer.save', { name: fullName(r) }));
       link.addEventListener('click', () => markSaved(entry, 'downloaded'));
       li.append(link, ' ', sum, ' ', h('span', { class: 'saved', 'data-testid': 'saved-mark' }));
       const file = r.file;
@@ -187,7 +188,7 @@ export function transferCard(t) {
         const btn = h('button', { class: 'ghost', 'data-testid': 'preview-button', onclick: () => {
           const el = show();
           if (el) btn.replaceWith(el);
-        } }, 'Preview');
+        } }, t('transfer.preview'));
         li.append(btn);
       }
       results.append(li);
@@ -195,14 +196,14 @@ export function transferCard(t) {
       saveFolder.hidden = !canPickDirectory();
     } else if (r.file) {
       results.append(h('li', {}, downloadLink(r.file, r.name,
-        { 'data-testid': 'transfer-download', 'data-sha256': r.sha256, 'data-storage': r.storage ?? '' }, `Save ${safeName(r.name)}`),
+        { 'data-testid': 'transfer-download', 'data-sha256': r.sha256, 'data-storage': r.storage ?? '' }, t('transfer.save', { name: safeName(r.name) })),
       ' ', sum));
     } else {
       results.append(h('li', {}, h('span', { class: 'ok' }, '✓ '), fullName(r), ' ', sum));
     }
   });
   update();
-  progress({ bytes: 0, total: t.total, rate: 0, eta: null, percent: 0 });
+  progress({ bytes: 0, total: tr.total, rate: 0, eta: null, percent: 0 });
   return card;
 }
 
