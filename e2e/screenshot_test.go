@@ -28,7 +28,7 @@ func TestScreenshot(t *testing.T) {
 	bob := open(t, s, "demo", "Bob Chen")
 	open(t, s, "demo", "Carol") // a third person in the room, not connected
 	for _, p := range []*page{alice, bob} {
-		p.do(chromedp.EmulateViewport(900, 600))
+		p.do(chromedp.EmulateViewport(900, 720))
 	}
 	connect(t, alice, bob)
 	alice.chat("Bob Chen", "Hi Bob! Sending you the holiday videos now.")
