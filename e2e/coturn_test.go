@@ -79,9 +79,15 @@ func startCoturn(t *testing.T) string {
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	// Ready once it answers a STUN binding.
-	deadline := time.Now().Add(10 * time.Second)
+	// Ready once it answers a STUN binding. Under a loaded CI machine coturn has taken more than 10 s to start;
+	// a coturn that exits (a port taken meanwhile) ends the wait at once.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
+		select {
+		case <-done:
+			t.Fatalf("coturn exited before answering STUN on %s", addr)
+		default:
+		}
 		if c, err := net.ListenPacket("udp4", "127.0.0.1:0"); err == nil {
 			cl, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr, Conn: c, RTO: 100 * time.Millisecond})
 			if err == nil && cl.Listen() == nil {

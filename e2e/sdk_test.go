@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -56,28 +59,32 @@ func sha256MatchesWebCrypto(t *testing.T, p *page) {
 	}
 }
 
+// sha256Speed measures sha256.js (it bounds file-transfer speed, which hashes every byte on both sides). A
+// measurement, not a check, so a busy machine never fails the build over speed:
+//
+//	P2PLOBBY_BENCH=5 go test ./e2e -run TestSDK/SHA256Speed -v     (5 runs over 64 MiB)
 func sha256Speed(t *testing.T, p *page) {
-	var best float64
-	p.eval(`(async () => {
+	runs, _ := strconv.Atoi(os.Getenv("P2PLOBBY_BENCH"))
+	if runs <= 0 {
+		t.Skip("set P2PLOBBY_BENCH=N to measure sha256.js N times")
+	}
+	var speeds []float64
+	p.eval(fmt.Sprintf(`(async () => {
 		const { Sha256 } = await import('/sdk/sha256.js');
 		const data = new Uint8Array(64 << 20);
 		for (let o = 0; o < data.length; o += 65536) crypto.getRandomValues(data.subarray(o, o + 65536));
-		let best = 0;
-		for (let run = 0; run < 4; run++) {
+		const speeds = [];
+		for (let run = 0; run < %d; run++) {
 			const t0 = performance.now();
 			const h = new Sha256();
 			for (let o = 0; o < data.length; o += 262144) h.update(data.subarray(o, o + 262144));
 			h.hex();
-			best = Math.max(best, data.length / 1e6 / ((performance.now() - t0) / 1000));
+			speeds.push(data.length / 1e6 / ((performance.now() - t0) / 1000));
 		}
-		return best;
-	})()`, &best)
-	t.Logf("sha256.js: %.0f MB/s (best of 4 over 64 MiB)", best)
-	// The goal is ≥ 100 MB/s (it measures about twice that); the bar is lower so a busy CI machine does
-	// not fail the build over speed alone.
-	if best < 60 {
-		t.Errorf("sha256.js hashes %.0f MB/s, want ≥ 100", best)
-	}
+		return speeds;
+	})()`, runs), &speeds)
+	slices.Sort(speeds)
+	t.Logf("sha256.js over 64 MiB: %.0f MB/s, median (min–max) of %d: %.0f–%.0f", speeds[len(speeds)/2], runs, speeds[0], speeds[len(speeds)-1])
 }
 
 // goVerificationCode is docs/datachannel.md's algorithm, written independently of the SDK and of the Go peer:
