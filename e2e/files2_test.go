@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,7 +127,7 @@ func TestFolderPageToPage(t *testing.T) {
 	bob.waitFor("the folder arrived", cardState("Alice", "receive")+` === 'done'`, 20*time.Second)
 	alice.waitFor("delivered", cardState("Bob", "send")+` === 'done'`, 10*time.Second)
 
-	if got := bob.receivedFiles("Alice"); !mapsEqualString(got, holiday) {
+	if got := bob.receivedFiles("Alice"); !maps.Equal(got, holiday) {
 		t.Errorf("received %q, want %q", got, holiday)
 	}
 	if got := bob.shownFiles("Alice"); !slices.Equal(got, holidayNames()) {
@@ -152,7 +153,7 @@ func TestFolderPageToPage(t *testing.T) {
 		jsString(conversation("Alice")+` [data-testid=transfer]`)), 20*time.Second)
 	bob.clickLastCard("Alice", "receive", "transfer-accept")
 	bob.waitFor("the dropped folder arrived", cardState("Alice", "receive")+` === 'done'`, 20*time.Second)
-	if got := bob.receivedFiles("Alice"); !mapsEqualString(got, holiday) {
+	if got := bob.receivedFiles("Alice"); !maps.Equal(got, holiday) {
 		t.Errorf("dropped folder received as %q, want %q", got, holiday)
 	}
 }
@@ -175,24 +176,6 @@ func (p *page) dropPaths(to string, paths ...string) {
 		return chromedp.Void{}, nil
 	})
 }
-
-func mapsEqualString(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-var (
-	_ = context.Background
-	_ = cdpbrowser.SetDownloadBehavior
-	_ peer.FileSource
-)
 
 // paste puts text or a PNG image (made in the page) on the clipboard and presses Ctrl+V, as a person would;
 // focusChat says whether the message box has the focus, else nothing does.
@@ -535,7 +518,7 @@ func TestUnsavedFilesWarningAndSaveAll(t *testing.T) {
 	// Save all: three downloads, with their names and contents.
 	dir := bob.allowDownloads()
 	got := bob.downloads(dir, 3, func() { bob.clickLastCard("Alice", "receive", "save-all") })
-	if !mapsEqualString(got, files) {
+	if !maps.Equal(got, files) {
 		t.Errorf("Save all downloaded %q, want %q", got, files)
 	}
 	bob.waitFor("nothing left unsaved", unsavedCount("Alice")+` === 0`, 5*time.Second)
@@ -603,7 +586,7 @@ func TestAutoAcceptFromPeer(t *testing.T) {
 	alice.sendFolder("Bob", filepath.Join(root, "holiday"))
 	bob.waitFor("the folder arrived without a click", fmt.Sprintf(`document.querySelectorAll(%s).length === 2 && `, jsString(conversation("Alice")+` [data-testid=transfer]`))+
 		cardState("Alice", "receive")+` === 'done'`, 20*time.Second)
-	if got := bob.receivedFiles("Alice"); !mapsEqualString(got, holiday) {
+	if got := bob.receivedFiles("Alice"); !maps.Equal(got, holiday) {
 		t.Errorf("folder received as %q", got)
 	}
 
@@ -688,7 +671,7 @@ func TestAutoSaveIntoFolder(t *testing.T) {
 		fmt.Sprintf(`[...document.querySelectorAll(%s)].every((li) => li.dataset.saved === 'true')`, jsString(conversation("Alice")+` [data-testid=transfer-file]`)), 10*time.Second)
 	var got map[string]string
 	bob.eval(opfsFilesUnder("chosen"), &got)
-	if !mapsEqualString(got, want) {
+	if !maps.Equal(got, want) {
 		t.Errorf("the chosen folder holds %q, want %q", got, want)
 	}
 	var warns bool
@@ -720,7 +703,7 @@ func TestAutoSaveIntoFolder(t *testing.T) {
 	bob.waitFor("saved into the picked folder", unsavedCount("Alice")+` === 0`, 10*time.Second)
 	var picked map[string]string
 	bob.eval(opfsFilesUnder("picked"), &picked)
-	if !mapsEqualString(picked, holiday) {
+	if !maps.Equal(picked, holiday) {
 		t.Errorf("the picked folder holds %q, want %q", picked, holiday)
 	}
 }
@@ -842,7 +825,7 @@ func TestFolderPageAndGoPeer(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("Go peer's SendFiles: %v", err)
 	}
-	if got := alice.receivedFiles(goName); !mapsEqualString(got, holiday) {
+	if got := alice.receivedFiles(goName); !maps.Equal(got, holiday) {
 		t.Errorf("the page received %q, want %q", got, holiday)
 	}
 	if got := alice.shownFiles(goName); !slices.Equal(got, holidayNames()) {
@@ -914,7 +897,7 @@ func TestFolderPathsHostile(t *testing.T) {
 	alice.waitFor("saved", unsavedCount(malName)+` === 0`, 20*time.Second)
 	var got map[string]string
 	alice.eval(opfsFilesUnder("chosen"), &got)
-	if !mapsEqualString(got, want) {
+	if !maps.Equal(got, want) {
 		for k := range want {
 			if _, ok := got[k]; !ok {
 				t.Errorf("missing in the chosen folder: %q", k)

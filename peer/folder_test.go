@@ -6,6 +6,7 @@ package peer
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -108,7 +109,7 @@ func TestFolderRoundTrip(t *testing.T) {
 			t.Errorf("file %d stored at %s, want %s", i, rel, wantListed[i])
 		}
 	}
-	if got := tree(t, dir); !mapsEqual(got, want) {
+	if got := tree(t, dir); !maps.Equal(got, want) {
 		t.Errorf("received tree %q, want %q", got, want)
 	}
 
@@ -128,18 +129,6 @@ func TestFolderRoundTrip(t *testing.T) {
 	if got["holiday/photos/2024/b (1).jpg"] != "jpeg b" || got["holiday/photos/2024/b.jpg"] != "jpeg b" || len(got) != 2*len(want) {
 		t.Errorf("after the second transfer: %q", got)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestHostileFolderPaths: a sender announces paths that try to leave the receiver's directory (.., absolute,
