@@ -61,6 +61,8 @@ type Config struct {
 	ICEServers json.RawMessage
 	// Logger receives connect/disconnect at info and relays at debug; nil discards.
 	Logger *slog.Logger
+	// Bus links this hub to the other nodes of a cluster; nil is one node on its own.
+	Bus Bus
 }
 
 // DefaultMaxQueue is the default Config.MaxQueue.
@@ -128,16 +130,25 @@ func (h *Hub) join(roomName string, network bool, name string, conn Conn) (*Memb
 	}
 	r := h.rooms[key]
 	if r == nil {
-		r = newRoom(roomName, key, network)
+		r = newRoom(h, roomName, key, network)
 		h.rooms[key] = r
+		if h.cfg.Bus != nil {
+			ready := make(chan struct{})
+			var once sync.Once
+			r.ready = ready
+			h.cfg.Bus.Open(key, func() { once.Do(func() { close(ready) }) })
+		}
 	}
-	if h.cfg.MaxRoomMembers > 0 && r.refs >= h.cfg.MaxRoomMembers {
+	if h.cfg.MaxRoomMembers > 0 && r.refs+int(r.remotes.Load()) >= h.cfg.MaxRoomMembers {
 		h.mu.Unlock()
 		return nil, ErrRoomFull
 	}
 	r.refs++ // counted under h.mu so the room cannot be deleted while we join it
 	h.members++
 	h.mu.Unlock()
+	if r.ready != nil {
+		<-r.ready // the room's members on other nodes are loaded: the snapshot will hold them
+	}
 
 	id := protocol.NewID()
 	m := &Member{
@@ -181,6 +192,16 @@ func (h *Hub) release(r *room) {
 	h.members--
 	if r.refs == 0 {
 		delete(h.rooms, r.key)
+		if h.cfg.Bus != nil {
+			h.cfg.Bus.Close(r.key)
+		}
 	}
 	h.mu.Unlock()
+}
+
+// room returns the room with key, or nil.
+func (h *Hub) room(key string) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rooms[key]
 }

@@ -12,8 +12,9 @@ import (
 type Member struct {
 	hub  *Hub
 	room *room
-	conn Conn
+	conn Conn // nil for a member of another node
 	id   string
+	node string // the node the member is connected to; "" for this one
 
 	// Guarded by room.mu.
 	name      string   // cleaned and unique in the room (room.names)
@@ -33,6 +34,17 @@ type Member struct {
 	consumed  int64    // room.bytes already taken
 	private   []queued // direct messages (self-connected, relays, errors), in order
 	privBytes int64
+
+	// For a member of another node (see remote.go); guarded by room.mu.
+	want   string      // the name its node gave it
+	hidden bool        // not shown yet: its name clashes with a shown member's
+	held   []heldRelay // its relays to local members while hidden, delivered once it is shown
+}
+
+// heldRelay is a relay from a hidden remote member, waiting for its sender to be shown.
+type heldRelay struct {
+	to    *Member
+	frame []byte
 }
 
 // rename is a member's connected frame from before the rename whose renamed event has sequence number seq:
@@ -184,14 +196,21 @@ func (m *Member) Handle(data []byte) {
 	r := m.room
 	r.mu.Lock()
 	t := r.members[rel.ToID]
-	queued := t != nil && !m.left && t.enqueue(frame)
+	if t != nil && t.hidden {
+		t = nil // not in any view here: unknown, as on one node
+	}
+	remote := t != nil && t.node != "" && !m.left
+	queued := t != nil && t.node == "" && !m.left && t.enqueue(frame)
 	r.mu.Unlock()
 	if queued {
 		t.wake()
 	}
 	if t == nil {
-		m.Send((&protocol.Error{Code: protocol.CodeUnknownTarget, Message: "no member with this id in your room", ToID: rel.ToID}).Frame())
+		m.Send(unknownTarget(rel.ToID))
 		return
+	}
+	if remote {
+		r.bus.Relay(t.node, r.key, m.id, t.id, frame)
 	}
 	if log := m.hub.log; log.Enabled(context.Background(), slog.LevelDebug) {
 		what := rel.Kind
@@ -215,7 +234,17 @@ func (m *Member) Rename(name string) {
 		r.mu.Unlock()
 		return
 	}
-	if old != "" {
+	r.rename(m, final)
+	r.settleWaiting() // the old name may be what a member of another node waits for
+	r.mu.Unlock()
+	m.hub.log.Info("member renamed", "room", r.name, "member", m.id, "from", old, "name", final)
+}
+
+// rename gives shown member m, local or remote, the name final (unique in the room) and announces it. The
+// caller then settles the waiting members (settleWaiting), outside any settle. Called with r.mu held.
+func (r *room) rename(m *Member, final string) {
+	old := m.name
+	if old != "" && r.names[old] == m {
 		delete(r.names, old)
 	}
 	if final != "" {
@@ -233,8 +262,14 @@ func (m *Member) Rename(name string) {
 		// m's snapshot and cursor begin after this event, and its self-connected has the old name.
 		m.enqueue(frame)
 	}
-	r.mu.Unlock()
-	m.hub.log.Info("member renamed", "room", r.name, "member", m.id, "from", old, "name", final)
+	if r.bus != nil && m.node == "" {
+		r.bus.Publish(r.key, Event{Kind: Renamed, ID: m.id, Name: final})
+	}
+}
+
+// unknownTarget is the error for a relay to no member of the room.
+func unknownTarget(toID string) []byte {
+	return (&protocol.Error{Code: protocol.CodeUnknownTarget, Message: "no member with this id in your room", ToID: toID}).Frame()
 }
 
 // Send queues a frame for this member only (errors, pongs).

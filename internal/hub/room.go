@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"github.com/p2plobby/p2plobby/internal/protocol"
 )
@@ -23,6 +24,10 @@ type chunk struct {
 
 // room is one isolated lobby. All fields but name, key, network and refs are guarded by mu.
 type room struct {
+	hub     *Hub
+	bus     Bus           // nil on a single node
+	ready   chan struct{} // closed once the bus has loaded the remote members; nil without a bus
+	remotes atomic.Int32  // members of other nodes, shown or not, for MaxRoomMembers
 	name    string
 	key     string // in Hub.rooms: the name, or "@" + name for a same-network group
 	network bool   // a same-network group (Hub.JoinNetwork), kept apart from the named room of the same name
@@ -43,11 +48,12 @@ type room struct {
 	renamed []*Member // members with earlier names kept (Member.renames) for snapshots in progress
 	kept    int       // renames kept in all
 	pruneAt int       // prune kept renames once kept reaches this
+	waiting []*Member // remote members whose claimed name clashes: hidden, or shown under an older name
 }
 
-func newRoom(name, key string, network bool) *room {
-	return &room{name: name, key: key, network: network, members: make(map[string]*Member),
-		names: make(map[string]*Member), tail: &chunk{}}
+func newRoom(h *Hub, name, key string, network bool) *room {
+	return &room{hub: h, bus: h.cfg.Bus, name: name, key: key, network: network,
+		members: make(map[string]*Member), names: make(map[string]*Member), tail: &chunk{}}
 }
 
 // join adds m and announces it. m is fresh: it takes its snapshot and cursor when its writer first drains.
@@ -60,21 +66,34 @@ func (r *room) join(m *Member, ice json.RawMessage) string {
 		m.name, m.connected = name, protocol.Connected(m.id, name)
 		m.private[0].frame = protocol.SelfConnected(m.id, name, r.name, r.network, ice)
 	}
-	if m.name != "" {
-		r.names[m.name] = m
-	}
 	m.index = len(r.list)
 	r.list = append(r.list, m)
-	r.order = append(r.order, m)
-	r.members[m.id] = m
-	r.publish(m.connected)
+	r.show(m)
+	if r.bus != nil {
+		r.bus.Publish(r.key, Event{Kind: Joined, ID: m.id, Name: m.name})
+	}
 	return m.name
 }
 
-// leave removes m and announces its departure; it reports false if m had already left.
+// show adds m, local or remote, to what the room's views hold and announces it. Called with r.mu held.
+func (r *room) show(m *Member) {
+	if m.name != "" {
+		r.names[m.name] = m
+	}
+	r.order = append(r.order, m)
+	r.members[m.id] = m
+	r.publish(m.connected)
+}
+
+// leave removes m and announces its departure; it reports false if m had already left. m is a local
+// member or a shown remote one.
 func (r *room) leave(m *Member) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.leaveLocked(m)
+}
+
+func (r *room) leaveLocked(m *Member) bool {
 	if m.left {
 		return false
 	}
@@ -89,16 +108,22 @@ func (r *room) leave(m *Member) bool {
 		delete(r.names, m.name)
 	}
 	m.leaveSeq = r.seq // the seq of the disconnected event published below
-	m.discard()
-	last := r.list[len(r.list)-1]
-	r.list[m.index] = last
-	last.index = m.index
-	r.list[len(r.list)-1] = nil
-	r.list = r.list[:len(r.list)-1]
+	if m.node == "" {
+		m.discard()
+		last := r.list[len(r.list)-1]
+		r.list[m.index] = last
+		last.index = m.index
+		r.list[len(r.list)-1] = nil
+		r.list = r.list[:len(r.list)-1]
+	}
 	delete(r.members, m.id)
 	r.publish(protocol.Disconnected(m.id))
+	if r.bus != nil && m.node == "" {
+		r.bus.Publish(r.key, Event{Kind: Left, ID: m.id})
+	}
 	r.tombs++
 	r.maybeCompact()
+	r.settleWaiting()
 	return true
 }
 
@@ -163,8 +188,15 @@ func (r *room) minSnapSeq() uint64 {
 // newcomer a bounded number of lookups, not one per namesake. The empty name is never numbered.
 func (r *room) uniqueName(name string, self *Member) string {
 	free := func(n string) bool {
-		o, taken := r.names[n]
-		return !taken || o == self
+		if o, taken := r.names[n]; taken && o != self {
+			return false
+		}
+		for _, w := range r.waiting { // claimed by a member of another node: see remote.go
+			if w.want == n && w != self {
+				return false
+			}
+		}
+		return true
 	}
 	if name == "" || free(name) {
 		return name
