@@ -1,5 +1,5 @@
 // Package transport serves p2plobby over HTTP: the WebSocket endpoint (at / and /ws), the embedded web app,
-// and /healthz. It owns everything about sockets — upgrade, origin, keepalive, write batching, size and rate
+// /healthz and /readyz. It owns everything about sockets — upgrade, origin, keepalive, write batching, size and rate
 // limits — and hands complete text messages to the hub.
 //
 // Each connection has one reader goroutine and, only while it has output, one writer goroutine that drains
@@ -48,6 +48,12 @@ type Config struct {
 	// ICE, when set, gives each member its own ICE servers in self-connected, sends it fresh ones before
 	// they expire ({"kind":"ice-servers"}), and hears when it leaves. Nil leaves them to the hub's config.
 	ICE ICE
+	// NetworkSecret keys the names of same-network groups. Nodes of one cluster must share it, or one network
+	// would be a different group on each node. Empty: a random secret per server.
+	NetworkSecret []byte
+	// Ready reports whether the lobby can take new members (in a cluster: connected to the other nodes). It
+	// answers /readyz, which is also false while the server shuts down. Nil: always ready.
+	Ready func() bool
 	// Logger receives connection events; nil discards.
 	Logger *slog.Logger
 }

@@ -2,15 +2,20 @@ package transport
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/p2plobby/p2plobby/internal/cluster"
+	"github.com/p2plobby/p2plobby/internal/cluster/natstest"
 	"github.com/p2plobby/p2plobby/internal/hub"
 )
 
@@ -27,10 +32,27 @@ var testFS = fstest.MapFS{
 	"sdk/p2plobby.js": {Data: []byte("export {}")},
 }
 
+// clusterMode is set in the run of this package that TestClusterConformance starts: newTestServer then
+// serves each test from a two-node cluster over an embedded NATS server, its connections alternating
+// between the nodes as behind a round-robin load balancer, so that every protocol test here holds in a
+// cluster too.
+var clusterMode = os.Getenv("P2PLOBBY_TEST_NODES") == "2"
+
+// singleNode marks a test of one node's own behaviour: its limits (per address, per room: best effort across
+// nodes, see docs/cluster.md), its shutdown, and a flood whose timing is one node's. It runs on one node only.
+func singleNode(t *testing.T) {
+	if clusterMode {
+		t.Skip("per-node behaviour: tested on one node")
+	}
+}
+
 func newTestServer(t *testing.T, cfg Config, hcfg hub.Config) *testServer {
 	t.Helper()
 	if cfg.Rate == 0 {
 		cfg.Rate, cfg.Burst = 1e6, 1e6
+	}
+	if clusterMode {
+		return newTestCluster(t, cfg, hcfg)
 	}
 	h := hub.New(hcfg)
 	srv := New(h, testFS, cfg)
@@ -40,6 +62,47 @@ func newTestServer(t *testing.T, cfg Config, hcfg hub.Config) *testServer {
 		ts.Close()
 	})
 	return &testServer{Server: ts, srv: srv, hub: h, ws: "ws" + strings.TrimPrefix(ts.URL, "http")}
+}
+
+// newTestCluster is newTestServer for the cluster run: two nodes, one NATS server, connections round robin.
+func newTestCluster(t *testing.T, cfg Config, hcfg hub.Config) *testServer {
+	t.Helper()
+	nats := natstest.Start(t, 1)
+	cfg.NetworkSecret = []byte("shared by the nodes of a cluster")
+	var nodes []*Server
+	var buses []*cluster.Bus
+	for range 2 {
+		b := cluster.New(cluster.Config{URLs: nats.URLs(0), Heartbeat: 100 * time.Millisecond})
+		hc := hcfg
+		hc.Bus = b
+		h := hub.New(hc)
+		if err := b.Start(h); err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		c.Ready = b.Ready
+		nodes = append(nodes, New(h, testFS, c))
+		buses = append(buses, b)
+	}
+	var next atomic.Uint32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nodes[next.Add(1)%2].ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		for i, srv := range nodes {
+			srv.Shutdown(t.Context())
+			buses[i].Shutdown()
+		}
+		ts.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !buses[0].Ready() || !buses[1].Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("cluster nodes not ready in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return &testServer{Server: ts, srv: nodes[0], hub: nodes[0].hub, ws: "ws" + strings.TrimPrefix(ts.URL, "http")}
 }
 
 // client is a real WebSocket client whose reader goroutine decodes every message into a channel.

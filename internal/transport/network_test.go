@@ -100,6 +100,7 @@ func TestNetworkGroupsBehindTrustedProxy(t *testing.T) {
 // A client that is not a trusted proxy cannot choose its group or escape the per-address limit by sending
 // X-Forwarded-For: it is placed and counted by its real address.
 func TestForwardedHeaderFromUntrustedPeerIgnored(t *testing.T) {
+	singleNode(t) // its per-address limit is per node
 	ts := newTestServer(t, Config{TrustedProxies: loopbackProxy, MaxConnsPerIP: 1}, hub.Config{})
 	netURL := ts.ws + "/ws?room=@network"
 	victim := dialAs(t, netURL, "127.0.0.1", "203.0.113.5") // through the trusted proxy

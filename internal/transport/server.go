@@ -38,7 +38,7 @@ type Server struct {
 	writers     atomic.Int64   // writer goroutines running now
 	writersPeak atomic.Int64   // most writers at once since the last trim
 	stop        chan struct{}
-	secret      []byte  // keys the names of same-network groups; random per server
+	secret      []byte  // keys the names of same-network groups: Config.NetworkSecret, or random
 	poller      *poller // nil where epoll is unavailable: each connection then has a reader goroutine
 	stopPoller  sync.Once
 }
@@ -57,7 +57,11 @@ func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
 		stop:   make(chan struct{}),
 		secret: make([]byte, 32),
 	}
-	rand.Read(s.secret)
+	if len(cfg.NetworkSecret) > 0 {
+		s.secret = cfg.NetworkSecret
+	} else {
+		rand.Read(s.secret)
+	}
 	if p, err := newPoller(); err == nil {
 		s.poller = p
 	} else {
@@ -78,7 +82,8 @@ var securityHeaders = map[string]string{
 	"Referrer-Policy":        "no-referrer",
 }
 
-// ServeHTTP routes WebSocket upgrades at / and /ws to the lobby, /healthz to a liveness answer, and
+// ServeHTTP routes WebSocket upgrades at / and /ws to the lobby, /healthz to a liveness answer, /readyz to
+// whether new members should be sent here (503 while shutting down or cut from the cluster), and
 // everything else to the embedded web app: its service worker (app/sw.js) at /sw.js, so that it may control
 // the whole origin (a worker's scope is at most the folder of its script).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -97,6 +102,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write([]byte("ok\n"))
+	case path == "/readyz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !s.ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
 	case path == "/ws":
 		w.Header().Set("Upgrade", "websocket")
 		http.Error(w, "this is the WebSocket endpoint", http.StatusUpgradeRequired)
@@ -122,6 +135,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.files.ServeHTTP(w, r)
 	}
+}
+
+func (s *Server) ready() bool {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	return !closing && (s.cfg.Ready == nil || s.cfg.Ready())
 }
 
 func isUpgrade(r *http.Request) bool {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,6 +166,7 @@ func TestInvalidUTF8Closes1007(t *testing.T) {
 }
 
 func TestBadRoomAndFull(t *testing.T) {
+	singleNode(t)
 	ts := newTestServer(t, Config{MaxConnsPerIP: 3}, hub.Config{MaxRoomMembers: 1})
 	bad := dial(t, ts.ws+"/?room=no%20spaces")
 	bad.expectError(protocol.CodeBadRoom)
@@ -229,6 +231,7 @@ func rawHandshake(t *testing.T, ts *testServer, query string) net.Conn {
 }
 
 func TestSlowReaderDroppedOthersServed(t *testing.T) {
+	singleNode(t)
 	ts := newTestServer(t, Config{WriteTimeout: 30 * time.Second}, hub.Config{MaxQueue: 256 << 10})
 	watcher := join(t, ts.ws, 0)
 	rawHandshake(t, ts, "")
@@ -250,7 +253,7 @@ func TestSlowReaderDroppedOthersServed(t *testing.T) {
 		select {
 		case m := <-watcher.in:
 			if m["kind"] != "disconnected" || m["id"] != slowID {
-				t.Fatalf("watcher got %v", m)
+				t.Fatalf("watcher got %v (slow %s, sender %s, receiver %s, watcher %s)", m, slowID, sender.id, receiver.id, watcher.id)
 			}
 			// The others were served throughout: every request reached the receiver, in order.
 			for n := 0; n < sent; {
@@ -329,6 +332,7 @@ func TestSilentRawClientDropped(t *testing.T) {
 }
 
 func TestShutdownSendsGoingAway(t *testing.T) {
+	singleNode(t)
 	ts := newTestServer(t, Config{}, hub.Config{})
 	a := join(t, ts.ws, 0)
 	b := join(t, ts.ws, 1)
@@ -354,6 +358,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 // Joins racing with Shutdown: whichever side of it a join lands on, once Shutdown returns no member is left
 // in the hub and every client that got in is closed with 1001.
 func TestJoinsRacingShutdown(t *testing.T) {
+	singleNode(t)
 	for round := range 20 {
 		ts := newTestServer(t, Config{}, hub.Config{})
 		var wg sync.WaitGroup
@@ -404,6 +409,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	}{
 		{"/", 200, "<title>p2plobby"},
 		{"/healthz", 200, "ok"},
+		{"/readyz", 200, "ready"},
 		{"/sdk/p2plobby.js", 200, "export"},
 		{"/ws", 426, "WebSocket"},
 		{"/app/", 404, ""},
@@ -418,6 +424,33 @@ func TestHTTPEndpoints(t *testing.T) {
 		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.body) {
 			t.Errorf("GET %s = %d %q", tc.path, resp.StatusCode, body)
 		}
+	}
+}
+
+// /readyz follows Config.Ready (in a cluster: connected to the others) and is 503 once shutting down, while
+// /healthz (liveness) stays 200.
+func TestReadyz(t *testing.T) {
+	singleNode(t)
+	var ready atomic.Bool
+	ts := newTestServer(t, Config{Ready: ready.Load}, hub.Config{})
+	status := func(path string) int {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status("/readyz"); s != http.StatusServiceUnavailable {
+		t.Fatalf("not ready: /readyz %d", s)
+	}
+	ready.Store(true)
+	if s := status("/readyz"); s != http.StatusOK {
+		t.Fatalf("ready: /readyz %d", s)
+	}
+	ts.srv.Shutdown(t.Context())
+	if s, h := status("/readyz"), status("/healthz"); s != http.StatusServiceUnavailable || h != http.StatusOK {
+		t.Fatalf("shutting down: /readyz %d, /healthz %d", s, h)
 	}
 }
 
