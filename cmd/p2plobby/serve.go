@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/p2plobby/p2plobby/internal/cluster"
 	"github.com/p2plobby/p2plobby/internal/hub"
 	"github.com/p2plobby/p2plobby/internal/transport"
 	"github.com/p2plobby/p2plobby/internal/turn"
@@ -46,6 +48,7 @@ type serveConfig struct {
 	iceServers      string
 	shutdownTimeout time.Duration
 	turn            turnConfig
+	cluster         clusterConfig
 }
 
 func (cfg *serveConfig) flags(fs *flag.FlagSet) {
@@ -70,6 +73,7 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&cfg.iceServers, "ice-servers", "", "ICE servers for the peers: a JSON array of RTCIceServer, or comma-separated stun:/turn: URLs")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long shutdown waits for clients to close")
 	cfg.turn.flags(fs)
+	cfg.cluster.flags(fs)
 }
 
 // iceServersJSON turns the --ice-servers value into the JSON array sent to clients (nil when empty).
@@ -169,6 +173,11 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		c.errorf("--trusted-proxies: %v\n", err)
 		return 2
 	}
+	networkSecret, err := cfg.cluster.validate(cfg.turn.secret, cfg.networkRooms)
+	if err != nil {
+		c.errorf("%v\n", err)
+		return 2
+	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -186,11 +195,34 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		ln = turn.SplitListener(ln, turnSrv.ServeConn, 10*time.Second)
 	}
 
-	h := hub.New(hub.Config{
+	var bus *cluster.Bus
+	var ready func() bool
+	if cfg.cluster.urls != "" {
+		bus = cfg.cluster.bus(log)
+		log = log.With("node", bus.NodeID())
+		ready = bus.Ready
+	}
+	hcfg := hub.Config{
 		MaxQueue:       int64(cfg.maxQueue),
 		MaxRoomMembers: cfg.maxRoomMembers,
 		Logger:         log,
-	})
+	}
+	if bus != nil {
+		hcfg.Bus = bus // a nil *cluster.Bus in the interface would not be nil
+	}
+	h := hub.New(hcfg)
+	if bus != nil {
+		if err := bus.Start(h); err != nil {
+			ln.Close()
+			c.errorf("--nats: %v\n", err)
+			return 1
+		}
+		log.Info("cluster node", "nats", redactURLs(cfg.cluster.urls), "heartbeat", cfg.cluster.heartbeat)
+		if turnSrv != nil && cfg.turn.host == "" {
+			log.Warn("embedded TURN in a cluster: set --turn-host to this node's own address, or a member's TURN " +
+				"traffic may reach a node that does not know it (docs/deploy.md)")
+		}
+	}
 	srv := transport.New(h, web.FS, transport.Config{
 		MaxMessageSize: int64(cfg.maxMessageSize),
 		WriteTimeout:   cfg.writeTimeout,
@@ -204,6 +236,8 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		TrustedProxies: proxies,
 		NoNetworkRooms: !cfg.networkRooms,
 		ICE:            iceProvider,
+		NetworkSecret:  networkSecret,
+		Ready:          ready,
 		Logger:         log,
 	})
 	hs := &http.Server{
@@ -234,8 +268,27 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown cut connections", "err", err)
 	}
+	if bus != nil {
+		bus.Shutdown() // after the members left: the other nodes have heard each leave, then goodbye
+	}
 	log.Info("stopped")
 	return 0
+}
+
+// redactURLs drops the credentials from a comma-separated list of URLs, for the log.
+func redactURLs(list string) string {
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.Host != "" {
+			if u.User != nil {
+				u.User = url.User("redacted") // a password, or a token in the user part
+			}
+			out = append(out, u.String())
+		} else {
+			out = append(out, "(unparsable)")
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // parsePrefixes parses a comma-separated list of CIDRs; a bare IP address stands for itself (/32, /128).

@@ -56,6 +56,13 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{nil, []string{"--addr", "127.0.0.1:0", "extra"}},
 		{nil, []string{"--trusted-proxies", "10.0.0.0/8,proxy.example"}},
 		{map[string]string{"P2PLOBBY_NETWORK_ROOMS": "maybe"}, nil},
+		{nil, []string{"--nats-creds", "x.creds"}},                      // without --nats
+		{nil, []string{"--nats", "nats://127.0.0.1:1"}},                 // nodes would disagree on network groups
+		{map[string]string{"P2PLOBBY_NATS": "nats://127.0.0.1:1"}, nil}, // the same from the environment
+		{nil, []string{"--nats", "nats://127.0.0.1:1", "--network-secret", "s", "--nats-tls-cert", "c.pem"}},
+		{nil, []string{"--nats", "nats://127.0.0.1:1", "--network-secret", "s", "--nats-subject-prefix", "a.b"}},
+		{nil, []string{"--nats", "nats://127.0.0.1:1", "--network-secret", "s", "--cluster-heartbeat", "1ms"}},
+		{nil, []string{"--turn-host", "http://x/"}},
 	} {
 		if code, out := runCLI(t, tc.env, append([]string{"serve"}, tc.args...)...); code != 2 {
 			t.Errorf("%v %v: exit %d, want 2\n%s", tc.env, tc.args, code, out)

@@ -24,6 +24,7 @@ type turnConfig struct {
 	publicIP       string
 	relayPorts     string
 	secret         string
+	host           string
 	urls           string
 	ttl            time.Duration
 	maxAllocations int
@@ -39,6 +40,7 @@ func (t *turnConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&t.publicIP, "turn-public-ip", "", "the public `IP` of a host behind 1:1 NAT (most cloud VMs), announced as the relay address")
 	fs.StringVar(&t.relayPorts, "turn-relay-ports", "", "UDP port range `MIN-MAX` for relays, e.g. 49152-65535 (default: any free port)")
 	fs.StringVar(&t.secret, "turn-secret", "", "shared `secret` for TURN credentials (default: random per start; set it for a cluster or --turn-url)")
+	fs.StringVar(&t.host, "turn-host", "", "`host[:port]` this node is reached at directly, put in the TURN URLs instead of the host each member used (a node of a cluster behind a load balancer)")
 	fs.StringVar(&t.urls, "turn-url", "", "comma-separated stun:/turn:/turns: `URLs` of an external TURN server (coturn use-auth-secret) to hand out instead of the embedded one")
 	fs.DurationVar(&t.ttl, "turn-ttl", 10*time.Minute, "lifetime of the TURN credentials given to each member; they are refreshed while it stays")
 	fs.IntVar(&t.maxAllocations, "turn-max-allocations", turn.DefaultMaxAllocations, "TURN allocations in total")
@@ -54,6 +56,9 @@ func (t *turnConfig) validate(fs *flag.FlagSet, pingInterval time.Duration) erro
 			t.addrExplicit = true
 		}
 	})
+	if strings.ContainsAny(t.host, "/?#@ ") {
+		return fmt.Errorf("--turn-host: want host[:port], not %q", t.host)
+	}
 	if t.publicIP != "" && net.ParseIP(t.publicIP) == nil {
 		return fmt.Errorf("--turn-public-ip: %q is not an IP address", t.publicIP)
 	}
@@ -157,7 +162,7 @@ func (t *turnConfig) start(httpAddr string, httpPort int, extra json.RawMessage,
 		log.Warn("STUN/TURN listen on one address while the lobby listens on all: members who reach the lobby by "+
 			"another address get STUN/TURN URLs where nothing listens", "turn-addr", addr, "addr", httpAddr)
 	}
-	ice.Server, ice.HTTPTurn = srv, true
+	ice.Server, ice.HTTPTurn, ice.Host = srv, true, t.host
 	relay := "the address each client reached"
 	if t.publicIP != "" {
 		relay = t.publicIP

@@ -337,6 +337,23 @@ func TestPartitionAndHeal(t *testing.T) {
 	}
 }
 
+// Ready (and so /readyz) is false while the node has lost NATS, and true again once it is back and has
+// heard from the others; members stay meanwhile.
+func TestReadyFollowsNATS(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	a := startNode(t, nc.URLs(0))
+	waitReady(t, a)
+	alice := join(t, a, "r", "Alice")
+	nc.Servers[0].Shutdown()
+	eventually(t, 5*time.Second, "not ready without NATS", func() bool { return !a.bus.Ready() })
+	nc.Restart(t, 0)
+	eventually(t, 10*time.Second, "ready again", func() bool { return a.bus.Ready() })
+	b := startNode(t, nc.URLs(0))
+	waitReady(t, b)
+	bob := join(t, b, "r", "Bob")
+	allSee(t, 5*time.Second, "a member from before the outage and one after", []*viewer{alice, bob})
+}
+
 func FuzzDecode(f *testing.F) {
 	for _, m := range []message{
 		{kind: kindEvent, node: "n", room: "r", ev: hub.Event{Kind: hub.Joined, ID: "i", Name: "x"}},

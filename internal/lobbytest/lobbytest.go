@@ -81,7 +81,8 @@ func Start(t testing.TB, args ...string) *Server {
 		for sc.Scan() {
 			line := sc.Text()
 			if !sent {
-				if _, a, ok := strings.Cut(line, "msg=listening addr="); ok {
+				if _, a, ok := strings.Cut(line, " addr="); ok && strings.Contains(line, "msg=listening ") {
+					a, _, _ = strings.Cut(a, " ")
 					addr <- a
 					sent = true
 				}
@@ -115,6 +116,14 @@ func (s *Server) Stop() {
 			s.cmd.Process.Kill()
 			<-s.done
 		}
+	})
+}
+
+// Kill ends the process with SIGKILL, as a crash would (no goodbye to anyone), and waits for it.
+func (s *Server) Kill() {
+	s.once.Do(func() {
+		s.cmd.Process.Kill()
+		<-s.done
 	})
 }
 

@@ -24,6 +24,10 @@ type ICE struct {
 	External []string
 	// Extra is a JSON array of RTCIceServer handed out as it is, after ours (--ice-servers).
 	Extra json.RawMessage
+	// Host, if set, is the host put in the embedded server's URLs instead of the one each member used. A
+	// node of a cluster behind a load balancer names itself, so that a member's TURN traffic reaches the
+	// node that admitted it (--turn-host).
+	Host string
 }
 
 // iceServer is the RTCIceServer dictionary.
@@ -51,6 +55,9 @@ func (p *ICE) Refresh(id, host string) (json.RawMessage, time.Time) {
 		refresh = expires.Add(-p.Credentials.TTL() / 3)
 		switch {
 		case p.Server != nil:
+			if p.Host != "" {
+				host = p.Host
+			}
 			list = p.embedded(host, user, pass)
 			if list == nil {
 				refresh = time.Time{}

@@ -99,6 +99,15 @@ func TestICEEmbedded(t *testing.T) {
 		t.Errorf("Leave left %d admitted", s.Members())
 	}
 
+	// A node of a cluster names itself in the URLs, whatever host (the load balancer) the member used.
+	ice.Host = "node1.example.org:3333"
+	raw, _ = ice.Join("m3", "lobby.example.org:3333")
+	if list := decodeServers(t, raw); !strings.HasPrefix(list[1].URLs[0], "turn:node1.example.org:") || strings.Contains(string(raw), "lobby.example.org") {
+		t.Errorf("with Host set: %s", raw)
+	}
+	ice.Leave("m3")
+	ice.Host = ""
+
 	// A Host that cannot be put in a URL gets no TURN, only the extra servers.
 	raw, refresh = ice.Join("m2", "bad host")
 	if string(raw) != `[{"urls":"stun:extra.example"}]` || !refresh.IsZero() {

@@ -16,6 +16,8 @@ import (
 // Cluster is n NATS servers routed to each other, shut down when the test ends.
 type Cluster struct {
 	Servers []*server.Server
+	opts    []*server.Options
+	ports   []int
 }
 
 // Start starts n servers (n ≥ 1) on 127.0.0.1: the first is the seed, the others route to it and gossip
@@ -51,6 +53,8 @@ func Start(t testing.TB, n int) *Cluster {
 			seed = "nats://" + s.ClusterAddr().String()
 		}
 		c.Servers = append(c.Servers, s)
+		c.opts = append(c.opts, opts)
+		c.ports = append(c.ports, s.Addr().(*net.TCPAddr).Port)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !c.formed() {
@@ -60,6 +64,23 @@ func Start(t testing.TB, n int) *Cluster {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return c
+}
+
+// Restart starts server i again, on its old client port, after it was shut down.
+func (c *Cluster) Restart(t testing.TB, i int) {
+	t.Helper()
+	opts := c.opts[i].Clone()
+	opts.Port = c.ports[i]
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server %d: %v", i+1, err)
+	}
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("nats server %d not ready after a restart", i+1)
+	}
+	c.Servers[i] = s
 }
 
 func (c *Cluster) formed() bool {
