@@ -7,7 +7,9 @@
 #   RUNS=5                     runs of each scenario on each server (median, min and max are reported)
 #   PORT=3401                  p2plobby listens on 127.0.0.1:PORT, Bun on 127.0.0.1:PORT+1
 #   SERVERS="p2plobby bun"     which servers to measure (SERVERS=bun works before cmd/p2plobby exists);
-#                              p2plobby-noturn is p2plobby with --turn=false (no STUN/TURN, no TURN on the HTTP port)
+#                              p2plobby-noturn is p2plobby with --turn=false (no STUN/TURN, no TURN on the HTTP port);
+#                              p2plobby-3nodes is a cluster: a NATS server and three p2plobby nodes, the members
+#                              spread over the nodes in turn (server CPU is the four processes together)
 #   SCENARIOS="join1000 join5000 relay idle"
 #   RESULTS=FILE               also keep every run's JSON line in FILE
 #
@@ -24,18 +26,23 @@ SCENARIOS=${SCENARIOS:-"join1000 join5000 relay idle"}
 bun_start=${BUN_START:-$root/../shared/reference/seed-bun/start}
 
 tmp=$(mktemp -d)
-server_pid=""
+server_pid=""   # the server's process id, or the cluster's, comma-separated (for lobbyload --pid)
+server_pids=()  # every process to stop
+server_urls=""  # the WebSocket URLs, comma-separated
+nats_mon=""     # the NATS monitoring port of a cluster run
 
 # alive PID: the process exists and is not a zombie (p2plobby is our child until it is reaped).
 alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
 stop_server() {
-  [ -n "$server_pid" ] || return 0
-  kill "$server_pid" 2>/dev/null || true
-  for _ in $(seq 50); do alive "$server_pid" || break; sleep 0.1; done
-  if alive "$server_pid"; then kill -9 "$server_pid" 2>/dev/null || true; fi
-  wait "$server_pid" 2>/dev/null || true # reaps p2plobby; Bun is not our child and returns at once
-  server_pid=""
+  local pid
+  for pid in "${server_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true # reaps p2plobby; Bun is not our child and returns at once
+  done
+  server_pid="" server_pids=() server_urls="" nats_mon=""
 }
 cleanup() { stop_server; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -45,23 +52,51 @@ log() { echo "bench: $*" >&2; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_server NAME PORT: starts a fresh server on 127.0.0.1:PORT and sets server_pid.
+# http_get PORT PATH: the body of a GET on loopback (no curl needed).
+http_get() {
+  exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3 && sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+
+# nats_msgs: "in_msgs out_msgs" of the cluster's NATS server so far.
+nats_msgs() { http_get "$nats_mon" /varz | tr -d ' \n' | grep -o '"\(in\|out\)_msgs":[0-9]*' | cut -d: -f2 | xargs; }
+
+# start_server NAME PORT: starts a fresh server on 127.0.0.1:PORT and sets server_pid and server_urls.
 start_server() {
   local name=$1 port=$2
   if port_open "$port"; then
     log "something already listens on 127.0.0.1:$port; refusing to measure it"
     exit 1
   fi
+  server_urls="ws://127.0.0.1:$port/"
   case $name in
+    p2plobby-3nodes)
+      local nport=$((PORT + 10)) node_ports=("$port" $((PORT + 2)) $((PORT + 3))) pids=() urls=() p
+      nats_mon=$((PORT + 11))
+      "$tmp/nats-server" -a 127.0.0.1 -p "$nport" -m "$nats_mon" >>"$tmp/nats.log" 2>&1 &
+      server_pids+=($!) pids+=($!)
+      for _ in $(seq 100); do port_open "$nport" && break; sleep 0.05; done
+      for p in "${node_ports[@]}"; do
+        "$tmp/p2plobby" serve --addr "127.0.0.1:$p" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
+          --turn-addr 127.0.0.1:0 --nats "nats://127.0.0.1:$nport" --network-secret bench \
+          --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
+        server_pids+=($!) pids+=($!) urls+=("ws://127.0.0.1:$p/")
+      done
+      for p in "${node_ports[@]}"; do
+        for _ in $(seq 100); do [ "$(http_get "$p" /readyz 2>/dev/null)" = ready ] && break; sleep 0.05; done
+      done
+      server_pid=$(IFS=,; echo "${pids[*]}") server_urls=$(IFS=,; echo "${urls[*]}")
+      return 0
+      ;;
     p2plobby | p2plobby-noturn)
       local extra=(--turn-addr 127.0.0.1:0)
       [ "$name" = p2plobby-noturn ] && extra=(--turn=false)
       "$tmp/p2plobby" serve --addr "127.0.0.1:$port" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
         "${extra[@]}" --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
-      server_pid=$!
+      server_pid=$! server_pids=($!)
       ;;
     bun)
-      server_pid=$("$bun_start" "$port")
+      server_pid=$("$bun_start" "$port") server_pids=("$server_pid")
       ;;
   esac
   for _ in $(seq 100); do
@@ -92,16 +127,21 @@ metrics_of() {
     relay) printf '%s\n' "messages_per_sec|relayed messages/s" "rtt_p50_ms|RTT p50 (ms)" "rtt_p99_ms|RTT p99 (ms)" ;;
     idle) printf '%s\n' "bytes_per_conn|server RSS per connection (bytes)" ;;
   esac
+  case $1 in
+    join*) printf '%s\n' "nats_in_per_op|NATS messages published per member: its join and leave (cluster)" "nats_out_per_op|NATS messages delivered per member: its join and leave (cluster)" ;;
+    relay) printf '%s\n' "nats_in_per_op|NATS messages published per relay (cluster)" "nats_out_per_op|NATS messages delivered per relay (cluster)" ;;
+  esac
   printf '%s\n' "server_cpu_cores|server CPU (cores)" "tool_cpu_cores|lobbyload CPU (cores)" \
     "other_cpu_cores|other processes' CPU (cores)"
 }
 
-port_of() { if [ "$1" = p2plobby ]; then echo "$PORT"; else echo $((PORT + 1)); fi; }
+port_of() { if [ "$1" = bun ]; then echo $((PORT + 1)); else echo "$PORT"; fi; }
 
 log "building into $tmp"
 cd "$root"
 go build -o "$tmp/lobbyload" ./cmd/lobbyload
 case " $SERVERS " in *" p2plobby"*) go build -o "$tmp/p2plobby" ./cmd/p2plobby ;; esac
+case " $SERVERS " in *" p2plobby-3nodes "*) go build -o "$tmp/nats-server" github.com/nats-io/nats-server/v2 ;; esac
 case " $SERVERS " in *" bun "*) [ -x "$bun_start" ] || { log "no Bun reference at $bun_start"; exit 1; } ;; esac
 
 results=$tmp/results.tsv # server, scenario, run, key, value
@@ -116,9 +156,18 @@ for scenario in $SCENARIOS; do
     for server in $order; do
       port=$(port_of "$server")
       start_server "$server" "$port"
+      [ -n "$nats_mon" ] && read -r nats_in0 nats_out0 < <(nats_msgs)
       # shellcheck disable=SC2046 # the scenario arguments are meant to split
-      if line=$("$tmp/lobbyload" $(args_of "$scenario") --url "ws://127.0.0.1:$port/" --pid "$server_pid" --json \
+      if line=$("$tmp/lobbyload" $(args_of "$scenario") --url "$server_urls" --pid "$server_pid" --json \
         2>"$tmp/last.log" | tail -n 1); [ -n "$line" ] && [[ $line == *'"ok":true'* ]]; then
+        if [ -n "$nats_mon" ]; then
+          # NATS messages per join (per member) or per relayed message (two per round trip), heartbeats included.
+          read -r nats_in1 nats_out1 < <(nats_msgs)
+          ops=$(grep -o '"\(members\|round_trips\)":[0-9]*' <<<"$line" | head -1 | cut -d: -f2)
+          [[ $line == *'"round_trips"'* ]] && ops=$((2 * ops))
+          line=${line%\}}$(awk -v i=$((nats_in1 - nats_in0)) -v o=$((nats_out1 - nats_out0)) -v n="$ops" \
+            'BEGIN { printf ",\"nats_in_per_op\":%.3f,\"nats_out_per_op\":%.3f}", i / n, o / n }')
+        fi
         echo "$line" >>"$tmp/runs.jsonl"
         while IFS='|' read -r key _; do
           value=$(grep -o "\"$key\":[-0-9.e+]*" <<<"$line" | cut -d: -f2 || true)

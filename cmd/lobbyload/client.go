@@ -51,9 +51,13 @@ func newLobby(ctx context.Context, cfg *config, members int) *lobby {
 		done: make(chan struct{}),
 		dialer: &websocket.Dialer{
 			// Always dial the checked loopback address, whatever the URL's host resolves to.
-			NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				dial, ok := cfg.dialAddrs[addr]
+				if !ok {
+					return nil, fmt.Errorf("no checked loopback address for %s", addr)
+				}
 				var d net.Dialer
-				return d.DialContext(ctx, "tcp", cfg.dialAddr)
+				return d.DialContext(ctx, "tcp", dial)
 			},
 			HandshakeTimeout: 30 * time.Second, // generous: a loaded 2-core machine can stall a server for seconds
 			ReadBufferSize:   4096,
@@ -144,7 +148,7 @@ type member struct {
 
 // dial connects member n and starts its reader.
 func (l *lobby) dial(ctx context.Context, n int) (*member, error) {
-	conn, resp, err := l.dialer.DialContext(ctx, l.cfg.url.String(), nil)
+	conn, resp, err := l.dialer.DialContext(ctx, l.cfg.urls[n%len(l.cfg.urls)].String(), nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/bits"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -14,18 +13,17 @@ func runJoin(ctx context.Context, cfg *config, rep *report, idle bool) {
 	n := cfg.members
 	rep.set("members", n)
 	rep.printf("  %d members, %d dials in flight", n, cfg.concurrency)
-	pid := strconv.Itoa(cfg.pid)
 	var rssBefore, rssAfter int64
 	if idle {
 		var err error
-		if rssBefore, err = procRSS(pid); err != nil {
+		if rssBefore, err = pidsRSS(cfg.pids); err != nil {
 			rep.errorf("reading server memory: %v", err)
 			return
 		}
 	}
 
 	l := newLobby(ctx, cfg, n)
-	cpu := startCPU(cfg.pid)
+	cpu := startCPU(cfg.pids)
 	l.start = time.Now()
 	members, latency := l.dialAll(n)
 	dialed := time.Since(l.start)
@@ -51,7 +49,7 @@ func runJoin(ctx context.Context, cfg *config, rep *report, idle bool) {
 	}
 	if complete && idle {
 		var err error
-		if rssAfter, err = procRSS(pid); err != nil {
+		if rssAfter, err = pidsRSS(cfg.pids); err != nil {
 			rep.errorf("reading server memory: %v", err)
 		}
 	}

@@ -32,6 +32,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,15 +41,15 @@ import (
 // config holds the command-line settings of one run.
 type config struct {
 	scenario    string
-	url         *url.URL // the URL dialled, room query included
-	dialAddr    string   // the loopback ip:port actually dialled
+	urls        []*url.URL        // the URLs dialled, room query included: member n dials urls[n % len(urls)]
+	dialAddrs   map[string]string // URL host → the loopback ip:port actually dialled
 	members     int
 	pairs       int
 	duration    time.Duration
 	count       int
 	timeout     time.Duration
 	settle      time.Duration
-	pid         int
+	pids        []int
 	concurrency int
 	jsonOnly    bool
 	cpuProfile  string
@@ -117,7 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	fs := flag.NewFlagSet("lobbyload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	rawURL := fs.String("url", "ws://127.0.0.1:3333/", "server WebSocket URL; must be a loopback address")
+	rawURL := fs.String("url", "ws://127.0.0.1:3333/", "server WebSocket URL; must be a loopback address. Several, comma-separated (the nodes of a cluster): members dial them in turn")
 	room := fs.String("room", "", "room name, sent as ?room= (p2plobby); empty means none")
 	fs.StringVar(&cfg.scenario, "scenario", cfg.scenario, "join, relay or idle")
 	fs.IntVar(&cfg.members, "members", 0, "members to connect (join: default 1000, idle: default 5000)")
@@ -126,7 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.count, "count", 0, "relay: round trips per pair (0 = until --duration)")
 	fs.DurationVar(&cfg.timeout, "timeout", 120*time.Second, "overall deadline of the run")
 	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "idle: wait after everyone has joined before reading RSS")
-	fs.IntVar(&cfg.pid, "pid", 0, "server process id, to read its RSS and CPU time from /proc (required for idle)")
+	pids := fs.String("pid", "", "server process id, to read its RSS and CPU time from /proc (required for idle); several, comma-separated, are summed (a cluster's processes)")
 	fs.IntVar(&cfg.concurrency, "dial-concurrency", 64, "join/idle: dials in flight at once")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file (to check the tool is not the bottleneck)")
 	fs.BoolVar(&cfg.jsonOnly, "json", false, "print only the JSON line on stdout (human-readable lines go to stderr)")
@@ -140,6 +141,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	for _, f := range strings.Split(*pids, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("--pid: %q is not a process id", f)
+		}
+		cfg.pids = append(cfg.pids, pid)
+	}
 	switch cfg.scenario {
 	case "join":
 		if cfg.members == 0 {
@@ -149,7 +160,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		if cfg.members == 0 {
 			cfg.members = 5000
 		}
-		if cfg.pid <= 0 {
+		if len(cfg.pids) == 0 {
 			return nil, errors.New("idle needs --pid (the server's process id) to read its memory")
 		}
 	case "relay":
@@ -168,16 +179,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if cfg.concurrency < 1 || cfg.timeout <= 0 {
 		return nil, errors.New("--dial-concurrency and --timeout must be positive")
 	}
-	u, addr, err := loopbackURL(*rawURL)
-	if err != nil {
-		return nil, err
+	cfg.dialAddrs = map[string]string{}
+	for _, raw := range strings.Split(*rawURL, ",") {
+		u, addr, err := loopbackURL(strings.TrimSpace(raw))
+		if err != nil {
+			return nil, err
+		}
+		if *room != "" {
+			q := u.Query()
+			q.Set("room", *room)
+			u.RawQuery = q.Encode()
+		}
+		cfg.urls = append(cfg.urls, u)
+		cfg.dialAddrs[u.Host] = addr
 	}
-	if *room != "" {
-		q := u.Query()
-		q.Set("room", *room)
-		u.RawQuery = q.Encode()
-	}
-	cfg.url, cfg.dialAddr = u, addr
 	return cfg, nil
 }
 
@@ -204,6 +219,14 @@ func loopbackURL(raw string) (*url.URL, string, error) {
 		return nil, "", fmt.Errorf("--url host %q is not a loopback address (127.0.0.0/8, ::1, localhost); refusing", host)
 	}
 	return u, net.JoinHostPort(ip.String(), port), nil
+}
+
+func (c *config) urlList() string {
+	var out []string
+	for _, u := range c.urls {
+		out = append(out, u.String())
+	}
+	return strings.Join(out, ",")
 }
 
 // fdsNeeded is how many file descriptors the run holds: one socket per member plus some slack.
@@ -248,10 +271,10 @@ const maxErrors = 20
 func newReport(cfg *config, human io.Writer) *report {
 	r := &report{human: human, fields: map[string]any{
 		"scenario": cfg.scenario,
-		"url":      cfg.url.String(),
+		"url":      cfg.urlList(),
 		"nproc":    runtime.NumCPU(),
 	}}
-	r.printf("lobbyload %s → %s (%d CPUs; the tool shares them with the server)", cfg.scenario, cfg.url, runtime.NumCPU())
+	r.printf("lobbyload %s → %s (%d CPUs; the tool shares them with the server)", cfg.scenario, cfg.urlList(), runtime.NumCPU())
 	return r
 }
 

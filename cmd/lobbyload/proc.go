@@ -28,6 +28,32 @@ func procRSS(pid string) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%s/status", pid)
 }
 
+// pidsRSS is the summed resident memory of the server processes.
+func pidsRSS(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		n, err := procRSS(strconv.Itoa(pid))
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// pidsCPU is the summed CPU time of the server processes; false if there are none or one is unreadable.
+func pidsCPU(pids []int) (time.Duration, bool) {
+	var sum time.Duration
+	for _, pid := range pids {
+		d, err := procCPU(pid)
+		if err != nil {
+			return 0, false
+		}
+		sum += d
+	}
+	return sum, len(pids) > 0
+}
+
 // userHZ is the unit of /proc's CPU times (USER_HZ clock ticks), which is 100 on Linux.
 const userHZ = 100
 
@@ -91,24 +117,17 @@ func machineBusy() (time.Duration, bool) {
 // The tool shares the machine's cores with the server, so the output shows whether the tool, or some other
 // busy process, could have limited the result.
 type cpuMeter struct {
-	pid                   int
+	pids                  []int
 	wall                  time.Time
 	self, server, machine time.Duration
 	serverOK, machineOK   bool
 }
 
-func startCPU(pid int) *cpuMeter {
-	c := &cpuMeter{pid: pid, wall: time.Now(), self: selfCPU()}
-	if pid > 0 {
-		c.server, c.serverOK = procCPUOK(pid)
-	}
+func startCPU(pids []int) *cpuMeter {
+	c := &cpuMeter{pids: pids, wall: time.Now(), self: selfCPU()}
+	c.server, c.serverOK = pidsCPU(pids)
 	c.machine, c.machineOK = machineBusy()
 	return c
-}
-
-func procCPUOK(pid int) (time.Duration, bool) {
-	d, err := procCPU(pid)
-	return d, err == nil
 }
 
 // stop reports the interval's average cores in use by the tool, the server and all other processes.
@@ -123,7 +142,7 @@ func (c *cpuMeter) stop(rep *report) {
 	line := fmt.Sprintf("  cpu (average cores in use): tool %.2f", tool)
 	server := 0.0
 	if c.serverOK {
-		if now, ok := procCPUOK(c.pid); ok {
+		if now, ok := pidsCPU(c.pids); ok {
 			server = cores(now - c.server)
 			rep.set("server_cpu_cores", round(server, 2))
 			line += fmt.Sprintf(", server %.2f", server)

@@ -86,7 +86,7 @@ func runRelay(ctx context.Context, cfg *config, rep *report) {
 		pairs[i] = p
 	}
 	active.Store(int64(len(pairs)))
-	cpu := startCPU(cfg.pid)
+	cpu := startCPU(cfg.pids)
 	for _, p := range pairs {
 		p.sentAt.Store(int64(time.Since(p.start)))
 		if err := p.initiator.write(p.offer); err != nil {

@@ -30,7 +30,7 @@ type watcher struct {
 	at     []time.Time
 }
 
-func watch(t *testing.T, ws, room, name string) *watcher {
+func watch(t testing.TB, ws, room, name string) *watcher {
 	t.Helper()
 	c, _, err := websocket.DefaultDialer.Dial(ws+"/?room="+room+"&name="+name, nil)
 	if err != nil {
@@ -159,5 +159,47 @@ func TestClusterOfProcesses(t *testing.T) {
 				t.Errorf("%d disconnected frames for %s", n, d.Name())
 			}
 		}
+	}
+}
+
+// BenchmarkKilledNodeAnnounced measures how long after a SIGKILL the members of the killed node are announced
+// gone on another node, with the default heartbeat (1 s; a node silent for 4 is gone, checked every 0.5 s).
+// One kill per iteration: run with -benchtime=1x -count=5 for five measurements.
+func BenchmarkKilledNodeAnnounced(b *testing.B) {
+	nc := natstest.Start(b, 1)
+	for b.Loop() {
+		b.StopTimer()
+		survivor := lobbytest.Start(b, "--nats", nc.URLs(0), "--network-secret", "bench", "--turn=false")
+		victim := lobbytest.Start(b, "--nats", nc.URLs(0), "--network-secret", "bench", "--turn=false")
+		w := watch(b, survivor.WS, "k", "w")
+		watch(b, victim.WS, "k", "v")
+		var id string
+		for deadline := time.Now().Add(10 * time.Second); id == ""; {
+			if time.Now().After(deadline) {
+				b.Fatal("the watcher never saw the member of the other node")
+			}
+			w.mu.Lock()
+			for _, f := range w.frames {
+				if f["kind"] == "connected" {
+					id, _ = f["id"].(string)
+				}
+			}
+			w.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.StartTimer()
+		killed := time.Now()
+		victim.Kill()
+		for n := 0; n == 0; time.Sleep(5 * time.Millisecond) {
+			n, _ = w.count("disconnected", id)
+			if time.Since(killed) > 30*time.Second {
+				b.Fatal("not announced within 30 s")
+			}
+		}
+		_, at := w.count("disconnected", id)
+		b.ReportMetric(at.Sub(killed).Seconds(), "s/announce")
+		b.StopTimer()
+		survivor.Stop()
+		b.StartTimer()
 	}
 }
