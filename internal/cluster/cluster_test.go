@@ -354,6 +354,26 @@ func TestReadyFollowsNATS(t *testing.T) {
 	allSee(t, 5*time.Second, "a member from before the outage and one after", []*viewer{alice, bob})
 }
 
+// A node that shuts down says goodbye: the others drop its members at once, not after missed heartbeats.
+func TestGoodbyeDropsMembersAtOnce(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	slow := func() *node { // a long heartbeat: a drop well before 4 s can only come from the goodbye
+		b := New(Config{URLs: nc.URLs(0), Heartbeat: time.Second})
+		h := hub.New(hub.Config{Bus: b})
+		if err := b.Start(h); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Shutdown)
+		return &node{hub: h, bus: b}
+	}
+	a, b := slow(), slow()
+	waitReady(t, a, b)
+	alice, bob := join(t, a, "r", "Alice"), join(t, b, "r", "Bob")
+	allSee(t, 5*time.Second, "both", []*viewer{alice, bob})
+	b.bus.Shutdown()
+	allSee(t, 3*time.Second, "Bob dropped on goodbye, before 4 missed heartbeats", []*viewer{alice})
+}
+
 func FuzzDecode(f *testing.F) {
 	for _, m := range []message{
 		{kind: kindEvent, node: "n", room: "r", ev: hub.Event{Kind: hub.Joined, ID: "i", Name: "x"}},
