@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,8 +82,9 @@ type Bus struct {
 	stop chan struct{}
 	done sync.WaitGroup
 
-	nc    *nats.Conn
-	local Local
+	nc      *nats.Conn
+	local   Local
+	streams map[string]*inStream // relays from other nodes, by node; the receive goroutine's own
 
 	mu        sync.Mutex
 	rooms     map[string]*openRoom // rooms with local members
@@ -92,6 +94,7 @@ type Bus struct {
 	readyAt   time.Time // ready from then on while connected: other nodes have had time to answer hello
 	resync    bool      // messages were lost: resync every open room with every node at the next heartbeat
 	relaySeq  uint64
+	streamID  uint64
 	closing   bool
 }
 
@@ -109,19 +112,33 @@ type peer struct {
 	lastSeen time.Time
 	parts    map[string][]hub.Remote // sync answers arriving in parts, by room
 	sent     []sentRelay             // relays sent to it lately, oldest first (see Relay)
+	sentSize int                     // bytes of the frames kept in sent
+	held     []sentRelay             // relays waiting to be sent again, in order, while it reconnects
+	stream   uint64                  // our stream of relays to it, and the last rseq used in it
+	rseq     uint64
 }
 
 // sentRelay is a relay sent to another node, kept until that node is heard from well after it: should the
-// node die before, the relay may have been lost with it, and its sender gets unknown-target.
+// node die before, the relay may have been lost with it, and its sender gets unknown-target. Its frame is
+// kept too (within maxSentBytes), to send it again if the node was only reconnecting.
 type sentRelay struct {
-	seq            uint64
-	at             time.Time
+	seq            uint64    // the publish: a no-responders status names it
+	stream, rseq   uint64    // its place in the stream to the node, kept when it is sent again
+	first          time.Time // when the member sent it
+	at             time.Time // when it was last published
 	room, from, to string
-	bounced        bool
+	frame          []byte
+	done           bool // bounced, or held to be sent again
 }
 
-// maxSent bounds the relays kept per node (a few seconds' worth at most: see Relay).
-const maxSent = 4096
+const (
+	maxSent       = 4096    // relays kept per node (a few seconds' worth at most: see Relay)
+	maxSentBytes  = 8 << 20 // bytes of frames kept per node; beyond, a relay can be bounced but not resent
+	retryInterval = 50 * time.Millisecond
+	retryFor      = 2 * time.Second // a relay still undelivered after this is bounced
+	gapWait       = time.Second     // a gap from a resend fills in one reconnect (ms); one from a relay lost with a NATS server never does
+	maxReorder    = 4096            // relays a receiver holds behind a gap in one stream before giving up on it
+)
 
 // New returns a bus with a fresh node id. It does nothing on the network before Start.
 func New(cfg Config) *Bus {
@@ -139,15 +156,16 @@ func New(cfg Config) *Bus {
 	rand.Read(b[:])
 	id := strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 	return &Bus{
-		cfg:   cfg,
-		id:    id,
-		log:   log.With("node", id),
-		subj:  subjects{prefix: cfg.Prefix},
-		in:    make(chan *nats.Msg, inboundQueue),
-		ops:   make(chan func(), 1<<12),
-		stop:  make(chan struct{}),
-		rooms: make(map[string]*openRoom),
-		nodes: make(map[string]*peer),
+		cfg:     cfg,
+		id:      id,
+		log:     log.With("node", id),
+		subj:    subjects{prefix: cfg.Prefix},
+		in:      make(chan *nats.Msg, inboundQueue),
+		ops:     make(chan func(), 1<<12),
+		stop:    make(chan struct{}),
+		rooms:   make(map[string]*openRoom),
+		nodes:   make(map[string]*peer),
+		streams: make(map[string]*inStream),
 	}
 }
 
@@ -253,23 +271,75 @@ func (b *Bus) Publish(room string, ev hub.Event) {
 }
 
 // Relay implements hub.Bus. A relay must never vanish silently, so it is bounced (unknown-target for its
-// sender) in two ways. If no node subscribes to the target's node subject (the node is gone and its NATS
-// server knows it), the server answers on the relay's reply subject with a no-responders status. And a node
-// that dies without its server noticing at once (a crash, a cut cable) may swallow relays: those sent since
-// it was last heard from are kept and bounced when it is declared dead.
+// sender) in two ways. If no node subscribes to the target's node subject, the NATS server answers on the
+// relay's reply subject with a no-responders status: if the node is gone the relay bounces; if it is alive
+// (reconnecting to another NATS server) the relay is held and sent again, with the later relays to that node
+// behind it, for up to 2 s. And a node that dies without its server noticing at once (a crash, a cut cable)
+// may swallow relays: those sent since it was last heard from are kept and bounced when it is declared dead.
 func (b *Bus) Relay(node, room, fromID, toID string, frame []byte) {
+	now := time.Now()
+	r := sentRelay{first: now, room: room, from: fromID, to: toID, frame: frame}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p := b.nodes[node]; p != nil {
+		p.rseq++
+		r.stream, r.rseq = p.stream, p.rseq
+	}
+	if p := b.nodes[node]; p != nil && len(p.held) > 0 {
+		b.relaySeq++ // held relays are kept in seq order, which is the order members sent them
+		r.seq = b.relaySeq
+		p.held = append(p.held, r) // behind the relays waiting for the node: order is kept
+		return
+	}
+	b.sendRelay(node, r)
+}
+
+// sendRelay publishes r to node and keeps it in the node's sent relays. Called with b.mu held (publishing
+// only queues).
+func (b *Bus) sendRelay(node string, r sentRelay) {
 	b.relaySeq++
-	seq := b.relaySeq
+	r.seq, r.at, r.done = b.relaySeq, time.Now(), false
 	if p := b.nodes[node]; p != nil {
 		if len(p.sent) == maxSent {
-			p.sent = slices.Delete(p.sent, 0, maxSent/4)
+			p.forget(maxSent / 4)
 		}
-		p.sent = append(p.sent, sentRelay{seq: seq, at: time.Now(), room: room, from: fromID, to: toID})
+		if p.sentSize+len(r.frame) > maxSentBytes {
+			r.frame = nil
+		}
+		p.sentSize += len(r.frame)
+		p.sent = append(p.sent, r)
+	}
+	b.publish(b.subj.node(node), b.subj.bounceReply(b.id, node, r.seq),
+		&message{kind: kindRelay, node: b.id, room: r.room, from: r.from, to: r.to, stream: r.stream, rseq: r.rseq, frame: r.frame})
+}
+
+// forget drops the n oldest sent relays.
+func (p *peer) forget(n int) {
+	for _, r := range p.sent[:n] {
+		p.sentSize -= len(r.frame)
+	}
+	p.sent = slices.Delete(p.sent, 0, n)
+}
+
+// retryHeld sends the held relays again, in order; those held too long bounce.
+func (b *Bus) retryHeld() {
+	var bounce []sentRelay
+	b.mu.Lock()
+	for id, p := range b.nodes {
+		held := p.held
+		p.held = nil
+		for _, r := range held {
+			if time.Since(r.first) > retryFor || r.frame == nil {
+				bounce = append(bounce, r)
+				continue
+			}
+			b.sendRelay(id, r)
+		}
 	}
 	b.mu.Unlock()
-	b.publish(b.subj.node(node), b.subj.bounceReply(b.id, node, seq),
-		&message{kind: kindRelay, node: b.id, room: room, from: fromID, to: toID, frame: frame})
+	for _, r := range bounce {
+		b.local.Bounce(r.room, r.from, r.to)
+	}
 }
 
 func (b *Bus) publish(subject, reply string, m *message) {
@@ -344,6 +414,8 @@ func (b *Bus) receive() {
 	defer beat.Stop()
 	check := time.NewTicker(b.cfg.Heartbeat / 2)
 	defer check.Stop()
+	retry := time.NewTicker(retryInterval)
+	defer retry.Stop()
 	for {
 		select {
 		case msg := <-b.in:
@@ -365,6 +437,9 @@ func (b *Bus) receive() {
 			}
 		case <-check.C:
 			b.checkPeers()
+		case <-retry.C:
+			b.retryHeld()
+			b.skipStaleGaps()
 		case <-b.stop:
 			return
 		}
@@ -389,6 +464,7 @@ func (b *Bus) handle(msg *nats.Msg) {
 		if known {
 			b.log.Info("node left the cluster", "peer", m.node)
 		}
+		delete(b.streams, m.node)
 		b.local.DropNode(m.node)
 		return
 	}
@@ -397,15 +473,7 @@ func (b *Bus) handle(msg *nats.Msg) {
 	case kindEvent:
 		b.local.Apply(m.room, m.node, m.ev)
 	case kindRelay:
-		switch b.local.Deliver(m.room, m.node, m.from, m.to, m.frame) {
-		case hub.NoTarget:
-			b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
-		case hub.UnknownSender:
-			// This node missed the sender's join: bounce rather than deliver from someone its member
-			// cannot see, and resync the room with that node.
-			b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
-			b.publish(b.subj.node(m.node), "", &message{kind: kindSyncReq, node: b.id, rooms: []string{m.room}})
-		}
+		b.inOrder(m)
 	case kindBounce:
 		b.local.Bounce(m.room, m.from, m.to)
 	case kindSyncReq:
@@ -419,6 +487,92 @@ func (b *Bus) handle(msg *nats.Msg) {
 		gen := b.gen
 		b.mu.Unlock()
 		b.publish(b.subj.heartbeat(), "", &message{kind: kindHeartbeat, node: b.id, gen: gen})
+	}
+}
+
+// deliver passes a relay to the hub.
+func (b *Bus) deliver(m *message) {
+	switch b.local.Deliver(m.room, m.node, m.from, m.to, m.frame) {
+	case hub.NoTarget:
+		b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
+	case hub.UnknownSender:
+		// This node missed the sender's join: bounce rather than deliver from someone its member cannot
+		// see, and resync the room with that node.
+		b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
+		b.publish(b.subj.node(m.node), "", &message{kind: kindSyncReq, node: b.id, rooms: []string{m.room}})
+	}
+}
+
+// inStream is the receiving end of another node's stream of relays to this one. Relays arrive in order,
+// except around a NATS failover: relays that found this node reconnecting are sent again after later ones
+// got through. The receiver puts them back in order, waiting for a gap at most gapWait (a relay lost in
+// a NATS server that died never comes).
+type inStream struct {
+	stream uint64
+	next   uint64              // the rseq to deliver next
+	held   map[uint64]*message // relays behind a gap
+	since  time.Time           // when the gap was found
+}
+
+// inOrder delivers relay m in its stream's order. Called by the receive goroutine only.
+func (b *Bus) inOrder(m *message) {
+	if m.rseq == 0 {
+		b.deliver(m)
+		return
+	}
+	s := b.streams[m.node]
+	if s == nil || s.stream != m.stream {
+		s = &inStream{stream: m.stream, next: m.rseq}
+		b.streams[m.node] = s
+	}
+	switch {
+	case m.rseq < s.next: // late: its gap was given up
+		b.deliver(m)
+	case m.rseq == s.next:
+		b.deliver(m)
+		s.next++
+		for len(s.held) > 0 {
+			h := s.held[s.next]
+			if h == nil {
+				break
+			}
+			delete(s.held, s.next)
+			b.deliver(h)
+			s.next++
+		}
+		if len(s.held) == 0 {
+			s.since = time.Time{}
+		}
+	default:
+		if s.held == nil {
+			s.held = map[uint64]*message{}
+		}
+		if len(s.held) == 0 {
+			s.since = time.Now()
+		}
+		s.held[m.rseq] = m
+		if len(s.held) > maxReorder {
+			b.skipGap(s)
+		}
+	}
+}
+
+// skipGap gives up waiting for a stream's gap: the relays behind it are delivered in order.
+func (b *Bus) skipGap(s *inStream) {
+	keys := slices.Sorted(maps.Keys(s.held))
+	for _, k := range keys {
+		b.deliver(s.held[k])
+	}
+	s.next = keys[len(keys)-1] + 1
+	s.held, s.since = nil, time.Time{}
+}
+
+// skipStaleGaps gives up the gaps older than gapWait. Called by the receive goroutine only.
+func (b *Bus) skipStaleGaps() {
+	for _, s := range b.streams {
+		if len(s.held) > 0 && time.Since(s.since) > gapWait {
+			b.skipGap(s)
+		}
 	}
 }
 
@@ -474,7 +628,8 @@ func (b *Bus) seen(node string, k kind, gen uint64) {
 	resync := false
 	switch {
 	case p == nil:
-		p = &peer{gen: gen}
+		b.streamID++
+		p = &peer{gen: gen, stream: b.streamID}
 		b.nodes[node] = p
 		resync = true
 		b.log.Info("node joined the cluster", "peer", node)
@@ -490,7 +645,7 @@ func (b *Bus) seen(node string, k kind, gen uint64) {
 		for i < len(p.sent) && p.sent[i].at.Before(cut) {
 			i++
 		}
-		p.sent = slices.Delete(p.sent, 0, i)
+		p.forget(i)
 	}
 	var rooms []string
 	if resync {
@@ -512,10 +667,11 @@ func (b *Bus) checkPeers() {
 		if p.lastSeen.Before(limit) {
 			dead = append(dead, id)
 			for _, r := range p.sent {
-				if !r.bounced {
+				if !r.done {
 					lost = append(lost, r)
 				}
 			}
+			lost = append(lost, p.held...)
 			delete(b.nodes, id)
 			for _, r := range b.rooms {
 				if r.waiting[id] {
@@ -530,6 +686,7 @@ func (b *Bus) checkPeers() {
 	b.mu.Unlock()
 	for _, id := range dead {
 		b.log.Warn("node gone: no heartbeat", "peer", id, "after", DeadAfter*b.cfg.Heartbeat)
+		delete(b.streams, id)
 		b.local.DropNode(id)
 	}
 	for _, r := range lost { // after the drop: the sender hears its target left, then that the relay failed
@@ -537,7 +694,8 @@ func (b *Bus) checkPeers() {
 	}
 }
 
-// noResponders turns a relay that found no subscriber (its node is gone) into unknown-target.
+// noResponders handles a relay that found no subscriber: its node is gone (the relay bounces) or
+// reconnecting to another NATS server (the relay is held and sent again; see Relay).
 func (b *Bus) noResponders(msg *nats.Msg) {
 	if msg.Header.Get("Status") != "503" {
 		return
@@ -547,18 +705,24 @@ func (b *Bus) noResponders(msg *nats.Msg) {
 		return
 	}
 	b.mu.Lock()
-	var r sentRelay
+	var bounce sentRelay
 	if p := b.nodes[node]; p != nil {
 		i, found := slices.BinarySearchFunc(p.sent, seq, func(s sentRelay, seq uint64) int { return cmp.Compare(s.seq, seq) })
-		if found && !p.sent[i].bounced {
-			p.sent[i].bounced = true
-			r = p.sent[i]
+		if found && !p.sent[i].done {
+			p.sent[i].done = true
+			r := p.sent[i]
+			if r.frame != nil && time.Since(r.first) < retryFor {
+				j, _ := slices.BinarySearchFunc(p.held, r.seq, func(h sentRelay, seq uint64) int { return cmp.Compare(h.seq, seq) })
+				p.held = slices.Insert(p.held, j, r) // in the order they were sent
+			} else {
+				bounce = r
+			}
 		}
 	}
 	b.mu.Unlock()
-	if r.seq != 0 {
-		b.log.Debug("relay to a node with no subscriber", "peer", node, "room", r.room, "member", r.from, "to", r.to)
-		b.local.Bounce(r.room, r.from, r.to)
+	if bounce.seq != 0 {
+		b.log.Debug("relay to a node with no subscriber", "peer", node, "room", bounce.room, "member", bounce.from, "to", bounce.to)
+		b.local.Bounce(bounce.room, bounce.from, bounce.to)
 	}
 }
 

@@ -288,21 +288,52 @@ func TestNodeKilled(t *testing.T) {
 	}
 }
 
-// One NATS server of three goes down: its nodes fail over, no member is lost, relays go on.
+// One NATS server of three goes down: its nodes fail over, no member is lost, relays go on. Relays sent to a
+// node while it reconnects are held and sent again in order, never turned into unknown-target.
 func TestNATSServerDown(t *testing.T) {
 	nc := natstest.Start(t, 3)
-	a, b := startNode(t, nc.URLs(0)), startNode(t, nc.URLs(1))
+	a, b := startNode(t, nc.URLs(1)), startNode(t, nc.URLs(0))
 	waitReady(t, a, b)
 	alice, bob := join(t, a, "r", "Alice"), join(t, b, "r", "Bob")
 	allSee(t, 5*time.Second, "both", []*viewer{alice, bob})
-	nc.Servers[0].Shutdown() // alice's node's server
-	eventually(t, 5*time.Second, "node a reconnected", func() bool { return a.bus.Ready() })
-	eventually(t, 5*time.Second, "relay after failover", func() bool {
-		alice.m.Handle(fmt.Appendf(nil, `{"toId":%q,"kind":"request"}`, bob.m.ID()))
-		time.Sleep(20 * time.Millisecond)
-		return bob.count("request", alice.m.ID()) > 0
+
+	const n = 400
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n {
+			alice.m.Handle(fmt.Appendf(nil, `{"toId":%q,"candidate":{"n":%d}}`, bob.m.ID(), i))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	nc.Servers[0].Shutdown() // bob's node's server, in the middle of the stream
+	<-sent
+	eventually(t, 5*time.Second, "node b reconnected", func() bool { return b.bus.Ready() })
+	eventually(t, 5*time.Second, "the stream arrived", func() bool {
+		bob.drain()
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		last := bob.frames[len(bob.frames)-1]
+		c, _ := last["candidate"].(map[string]any)
+		return c != nil && c["n"] == float64(n-1)
 	})
-	carol := join(t, a, "r", "Carol")
+	got, prev := 0, -1.0
+	for _, f := range bob.frames {
+		if c, ok := f["candidate"].(map[string]any); ok {
+			if c["n"].(float64) <= prev {
+				t.Fatalf("relay %v after %v: order lost", c["n"], prev)
+			}
+			prev = c["n"].(float64)
+			got++
+		}
+	}
+	if e := alice.count("error", ""); e != 0 {
+		t.Errorf("alice got %d errors for relays to a member whose node was only reconnecting", e)
+	}
+	t.Logf("%d of %d relays arrived across the failover, in order", got, n)
+
+	carol := join(t, b, "r", "Carol")
 	allSee(t, 5*time.Second, "after failover", []*viewer{alice, bob, carol})
 	for _, v := range []*viewer{alice, bob} {
 		if n := v.count("disconnected", ""); n != 0 {
@@ -394,4 +425,46 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip: %+v → %+v, %v", m, again, err)
 		}
 	})
+}
+
+// recorder is a Local that records the relays delivered to it.
+type recorder struct {
+	hub.Hub
+	got []string
+}
+
+func (r *recorder) Deliver(_, _, _, _ string, frame []byte) hub.Delivery {
+	r.got = append(r.got, string(frame))
+	return hub.Delivered
+}
+
+// A stream's relays are delivered in order however they arrive; a gap that never fills is given up after
+// gapWait, and what arrives late is still delivered; a new stream (a node forgot and met the other again)
+// starts afresh.
+func TestRelaysReordered(t *testing.T) {
+	rec := &recorder{}
+	b := New(Config{})
+	b.local = rec
+	relay := func(stream, rseq uint64) {
+		b.inOrder(&message{kind: kindRelay, node: "x", stream: stream, rseq: rseq, frame: fmt.Append(nil, stream, ".", rseq)})
+	}
+	for _, n := range []uint64{1, 3, 4, 2, 5} {
+		relay(1, n)
+	}
+	if want := []string{"1.1", "1.2", "1.3", "1.4", "1.5"}; !slices.Equal(rec.got, want) {
+		t.Fatalf("delivered %v, want %v", rec.got, want)
+	}
+	relay(1, 7) // 6 is lost
+	relay(1, 8)
+	if len(rec.got) != 5 {
+		t.Fatalf("delivered across a gap: %v", rec.got)
+	}
+	b.streams["x"].since = time.Now().Add(-gapWait - time.Millisecond)
+	b.skipStaleGaps()
+	relay(1, 6) // too late to be in order, but not lost
+	relay(1, 9)
+	relay(2, 1) // a new stream
+	if want := []string{"1.7", "1.8", "1.6", "1.9", "2.1"}; !slices.Equal(rec.got[5:], want) {
+		t.Fatalf("delivered %v, want %v", rec.got[5:], want)
+	}
 }

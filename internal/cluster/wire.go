@@ -35,6 +35,8 @@ type message struct {
 	ev      hub.Event
 	from    string // relay, bounce
 	to      string // relay, bounce
+	stream  uint64 // relay: the sender's stream of relays to this node (new when either forgets the other)
+	rseq    uint64 // relay: its place in that stream, from 1; the receiver delivers in this order
 	frame   []byte // relay
 	rooms   []string
 	members []hub.Remote
@@ -57,6 +59,10 @@ func (m *message) encode() []byte {
 		b = appendString(b, m.room)
 		b = appendString(b, m.from)
 		b = appendString(b, m.to)
+		if m.kind == kindRelay {
+			b = binary.AppendUvarint(b, m.stream)
+			b = binary.AppendUvarint(b, m.rseq)
+		}
 		b = append(b, m.frame...)
 	case kindSyncReq:
 		b = binary.AppendUvarint(b, uint64(len(m.rooms)))
@@ -97,6 +103,10 @@ func decode(b []byte) (*message, error) {
 		m.room = d.string()
 		m.from = d.string()
 		m.to = d.string()
+		if m.kind == kindRelay {
+			m.stream = d.uvarint()
+			m.rseq = d.uvarint()
+		}
 		m.frame = d.b
 		d.b = nil
 	case kindSyncReq:
