@@ -30,13 +30,21 @@ type visit struct {
 	xff     string   // X-Forwarded-For on every request of the page, the WebSocket handshake included
 	scripts []string // run in the page before its own scripts
 	grant   []string // permissions granted to the server's origin (Browser.grantPermissions), e.g. "notifications"
+	// ownBrowser starts a browser process of its own with a regular profile (browsertest.New), for what only
+	// such a browser does, e.g. offer to install the app: Chromium does not in an incognito-like context.
+	ownBrowser bool
 }
 
-// openPath starts a browser and opens path (e.g. "/" or "/?room=x") of the server, as open does, but returns
-// without waiting for the page to join (see waitJoined).
+// openPath opens a new person's tab and opens path (e.g. "/" or "/?room=x") of the server, as open does, but
+// returns without waiting for the page to join (see waitJoined).
 func openPath(t testing.TB, s *lobbytest.Server, path string, v visit) *page {
 	t.Helper()
-	p := &page{t: t, ctx: browsertest.New(t), name: v.name}
+	p := &page{t: t, name: v.name}
+	if v.ownBrowser {
+		p.ctx = browsertest.New(t)
+	} else {
+		p.ctx = browsertest.NewShared(t)
+	}
 	actions := []chromedp.Action[chromedp.Void]{
 		beforeScripts(fmt.Sprintf(`if (!localStorage.getItem('p2plobby.name')) localStorage.setItem('p2plobby.name', %s)`, jsString(v.name))),
 	}
@@ -53,7 +61,8 @@ func openPath(t testing.TB, s *lobbytest.Server, path string, v visit) *page {
 		}))
 	}
 	if len(v.grant) > 0 {
-		if _, err := chromedp.CallBrowser(p.ctx, grantPermissions, grantPermissionsParams{Permissions: v.grant, Origin: s.URL}); err != nil {
+		if _, err := chromedp.CallBrowser(p.ctx, grantPermissions, grantPermissionsParams{Permissions: v.grant, Origin: s.URL,
+			BrowserContextID: p.browserContext()}); err != nil {
 			t.Fatalf("%s: granting %v: %v", v.name, v.grant, err)
 		}
 	}
@@ -64,8 +73,9 @@ func openPath(t testing.TB, s *lobbytest.Server, path string, v visit) *page {
 // Browser.grantPermissions (deprecated in the protocol in favour of setPermission, still served by Chromium;
 // cdproto no longer lists it).
 type grantPermissionsParams struct {
-	Permissions []string `json:"permissions"`
-	Origin      string   `json:"origin,omitempty"`
+	Permissions      []string             `json:"permissions"`
+	Origin           string               `json:"origin,omitempty"`
+	BrowserContextID cdp.BrowserContextID `json:"browserContextId,omitempty"`
 }
 
 var grantPermissions = cdp.Command[grantPermissionsParams, cdp.Empty]{Method: "Browser.grantPermissions"}

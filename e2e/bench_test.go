@@ -28,8 +28,8 @@ func TestBenchFileTransfer(t *testing.T) {
 		size = v << 20
 	}
 	s := lobbytest.Start(t)
-	alice := open(t, s, "bench", "Alice")
-	bob := open(t, s, "bench", "Bob")
+	alice := openOwn(t, s, "bench", "Alice")
+	bob := openOwn(t, s, "bench", "Bob")
 	connect(t, alice, bob)
 	path, want := randomFile(t, "bench.bin", size)
 

@@ -187,7 +187,8 @@ func (p *page) paste(to, text string, pngSide int, focusChat bool) {
 	p.do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		for _, name := range []string{"clipboard-read", "clipboard-write"} {
 			if _, err := cdp.Call(ctx, tg, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{Origin: origin,
-				Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted}); err != nil {
+				Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted,
+				BrowserContextID: p.browserContext()}); err != nil {
 				return chromedp.Void{}, err
 			}
 		}
@@ -412,13 +413,15 @@ func unsavedCount(name string) string {
 // leaveWarns is a JS expression: whether leaving the page now would ask first (a beforeunload event is cancelled).
 const leaveWarns = `(() => { const e = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(e); return e.defaultPrevented; })()`
 
-// allowDownloads makes p's browser save downloads into a new directory, with events; it returns the directory.
+// allowDownloads makes p's browser context save downloads into a new directory, with events; it returns the
+// directory. Sent on p's tab, the command has the browser send the events there too (see downloads).
 func (p *page) allowDownloads() string {
 	p.t.Helper()
 	dir := p.t.TempDir()
 	p.do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		_, err := cdp.Call(ctx, tg, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
-			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true)})
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true),
+			BrowserContextID: p.browserContext()})
 		return chromedp.Void{}, err
 	})
 	return dir

@@ -250,8 +250,8 @@ func TestFileTransfer1GiB(t *testing.T) {
 		t.Skip("set P2PLOBBY_E2E_LARGE=1 to send 1 GiB between two browsers")
 	}
 	s := lobbytest.Start(t)
-	alice := open(t, s, "large", "Alice")
-	bob := open(t, s, "large", "Bob")
+	alice := openOwn(t, s, "large", "Alice")
+	bob := openOwn(t, s, "large", "Bob")
 	connect(t, alice, bob)
 	const size = 1 << 30
 	path, want := randomFile(t, "one-gib.bin", size)

@@ -44,7 +44,7 @@ func TestBenchGoPeer(t *testing.T) {
 		size = v << 20
 	}
 	s := lobbytest.Start(t)
-	alice := open(t, s, "gobench", "Alice")
+	alice := openOwn(t, s, "gobench", "Alice")
 	g := dialGo(t, s, "gobench")
 	dumpGoPeerOnFailure(t, alice, g)
 	conn := pageRequests(t, alice, g)
@@ -55,7 +55,7 @@ func TestBenchGoPeer(t *testing.T) {
 	}
 	goSender, goReceiver := benchGoPair(t, s)
 	dir := t.TempDir()
-	bob, carol := open(t, s, "pages", "Bob"), open(t, s, "pages", "Carol")
+	bob, carol := openOwn(t, s, "pages", "Bob"), openOwn(t, s, "pages", "Carol")
 	connect(t, bob, carol)
 
 	var toPage, pageToGo, goGo, pages, ceil, pageRateIn, pageRateOut []float64

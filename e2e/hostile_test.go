@@ -26,7 +26,6 @@ import (
 	"unicode/utf8"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
@@ -520,12 +519,7 @@ func checkHTMLFileIsADownload(t *testing.T, alice *page, mal *mallory, storage s
 	}
 
 	// Clicking the link saves the file (the browser downloads it) and the page stays where it is.
-	dir := t.TempDir()
-	alice.do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tg, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
-			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true)})
-		return chromedp.Void{}, err
-	})
+	dir := alice.allowDownloads()
 	ctx, cancel := context.WithTimeout(alice.ctx, 20*time.Second)
 	defer cancel()
 	begun := chromedp.Events(ctx, cdpbrowser.DownloadWillBegin)

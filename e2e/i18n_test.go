@@ -19,14 +19,16 @@ import (
 )
 
 // openIn opens path of the server in a browser whose languages are acceptLang ("" for the default, English),
-// with a remembered name, without waiting for the page to join.
+// with a remembered name, without waiting for the page to join. The languages are a flag of the browser
+// process, so a person with languages of their own gets a browser of their own.
 func openIn(t testing.TB, s *lobbytest.Server, path, name, acceptLang string) *page {
 	t.Helper()
-	var opts []chromedp.ExecAllocatorOption
+	p := &page{t: t, name: name}
 	if acceptLang != "" {
-		opts = append(opts, chromedp.Flag("accept-lang", acceptLang))
+		p.ctx = browsertest.New(t, chromedp.Flag("accept-lang", acceptLang))
+	} else {
+		p.ctx = browsertest.NewShared(t)
 	}
-	p := &page{t: t, ctx: browsertest.New(t, opts...), name: name}
 	p.do(beforeScripts(fmt.Sprintf(`if (!localStorage.getItem('p2plobby.name')) localStorage.setItem('p2plobby.name', %s)`, jsString(name))),
 		chromedp.Navigate(s.URL+path))
 	return p

@@ -149,7 +149,7 @@ func TestNATBrowserHelper(t *testing.T) {
 		r.Error = "no chromium in the helper"
 		return
 	}
-	p := open(t, &lobbytest.Server{URL: job.Server}, job.Room, job.Name)
+	p := openOwn(t, &lobbytest.Server{URL: job.Server}, job.Room, job.Name) // the process's only person: no sharing
 	if job.Request {
 		p.waitFor(job.Name+" sees "+job.Other, rowState(job.Other)+` === 'idle'`, 30*time.Second)
 		p.click(member(job.Other) + ` [data-testid=request]`)

@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -16,23 +18,40 @@ import (
 	"github.com/p2plobby/p2plobby/internal/lobbytest"
 )
 
-// page is one person: a browser of its own with the lobby page open.
+// page is one person: a tab in a browser context of its own (see browsertest.NewShared) with the lobby page open.
 type page struct {
 	t    testing.TB
 	ctx  context.Context
 	name string
 }
 
-// open starts a browser, sets the remembered name (as the page would after a previous visit) and opens
+// open opens a new person's tab, sets the remembered name (as the page would after a previous visit) and opens
 // the room. It returns once the page has joined the lobby.
 func open(t testing.TB, s *lobbytest.Server, room, name string) *page {
 	t.Helper()
-	p := &page{t: t, ctx: browsertest.New(t), name: name}
+	p := &page{t: t, ctx: browsertest.NewShared(t), name: name}
 	// The name the page remembers from an earlier visit, set before the app's scripts run.
 	p.do(beforeScripts(fmt.Sprintf(`if (!localStorage.getItem('p2plobby.name')) localStorage.setItem('p2plobby.name', %s)`, jsString(name))),
 		chromedp.Navigate(s.URL+"/?room="+url.QueryEscape(room)))
 	p.waitFor("joined the lobby", `window.p2plobby?.lobby.status === 'open' && !!window.p2plobby.lobby.id`, 15*time.Second)
 	return p
+}
+
+// openOwn is open with a browser process of its own and a regular profile (see visit.ownBrowser). The
+// measurements and the largest transfer use it so that received files go to OPFS on disk, as for a real person
+// (an incognito-like browser context keeps them in memory); a process with one person saves the browser context.
+func openOwn(t testing.TB, s *lobbytest.Server, room, name string) *page {
+	t.Helper()
+	p := openPath(t, s, "/?room="+url.QueryEscape(room), visit{name: name, ownBrowser: true})
+	p.waitJoined()
+	return p
+}
+
+// browserContext is the id of the person's browser context, for the browser-wide commands about the person
+// (without it they would apply to the shared browser's default context, nobody's); "" for a person with a
+// browser of its own, whose default context is theirs.
+func (p *page) browserContext() cdp.BrowserContextID {
+	return chromedp.FromContext(p.ctx).BrowserContextID
 }
 
 // beforeScripts runs src in every new document of the tab before the page's own scripts.
@@ -96,10 +115,24 @@ func (p *page) waitFor(what, expr string, timeout time.Duration) {
 	}
 }
 
-// click clicks the first element matching a CSS selector, once it is visible.
+// click clicks the first element matching a CSS selector, once it is visible. The page rebuilds some elements
+// on every change (the rows of the member list), so the element found can be replaced before the click: then
+// it clicks the new one, where a person's click would have landed too.
 func (p *page) click(sel string) {
 	p.t.Helper()
-	p.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	for {
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+		if err == nil {
+			return
+		}
+		// The click's mouse events go out only after the node's last use, so a replaced node means no click yet.
+		var cerr *cdproto.Error
+		if !errors.As(err, &cerr) || cerr.Message != "Could not find node with given id" || ctx.Err() != nil {
+			p.t.Fatalf("%s: clicking %s: %v", p.name, sel, err)
+		}
+	}
 }
 
 // member is the selector of the row of the person with that name in the member list.

@@ -70,7 +70,7 @@ func (p *page) navigateResponse(url string) *network.Response {
 func TestPWAInstallableAndOffline(t *testing.T) {
 	skipWithoutBrowser(t)
 	s := lobbytest.Start(t)
-	alice := openPath(t, s, "/?room=pwa", visit{name: "Alice"})
+	alice := openPath(t, s, "/?room=pwa", visit{name: "Alice", ownBrowser: true}) // installable: a regular profile
 	alice.waitJoined()
 
 	m := alice.appManifest()
