@@ -105,7 +105,7 @@ func benchPageToPage(t testing.TB, from, to *page, path, want string) float64 {
 func benchGoPair(t testing.TB, s *lobbytest.Server) (sender, receiver *peer.Conn) {
 	t.Helper()
 	a, b := dialGo(t, s, "gogo"), dialGo(t, s, "gogo")
-	m := a.member(goName) // both are called goName: a sees b
+	m := a.member(b.c.Name()) // b asked for goName too and was numbered ("gobot (2)"): names are unique in a room
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res := make(chan error, 1)
