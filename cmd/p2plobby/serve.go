@@ -67,7 +67,7 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&cfg.maxRoomMembers, "max-room-members", 0, "members per room, 0 for no limit")
 	fs.IntVar(&cfg.maxConns, "max-conns", transport.DefaultMaxConns, "WebSocket connections per server")
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP, 0 for no limit")
-	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated Origin values allowed to connect; empty allows any")
+	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated Origin values (https://app.example) whose pages may connect besides this server's own and loopback ones; * allows any")
 	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` (or IPs) of reverse proxies whose X-Forwarded-For (or Forwarded) header gives the client's address; empty trusts none")
 	fs.BoolVar(&cfg.networkRooms, "network-rooms", true, "let clients ask for the group of their own network (room @network); false: @network is the shared lobby")
 	fs.StringVar(&cfg.iceServers, "ice-servers", "", "ICE servers for the peers: a JSON array of RTCIceServer, or comma-separated stun:/turn: URLs")

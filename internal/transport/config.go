@@ -42,8 +42,9 @@ type Config struct {
 	// default room instead (and self-connected says so). By default it joins the group of the clients whose
 	// address is in the same network as its own (docs/protocol.md).
 	NoNetworkRooms bool
-	// AllowedOrigins, if not empty, lists the Origin header values accepted for WebSocket upgrades
-	// (e.g. "https://lobby.example"). Empty accepts any origin, as the seed does (its page is opened from a file).
+	// AllowedOrigins lists the Origin header values accepted for WebSocket upgrades besides the default ones:
+	// no Origin (a client that is not a browser), this server's own pages (same host) and pages on loopback.
+	// "*" accepts any origin. Others get 403 (see originAllowed).
 	AllowedOrigins []string
 	// ICE, when set, gives each member its own ICE servers in self-connected, sends it fresh ones before
 	// they expire ({"kind":"ice-servers"}), and hears when it leaves. Nil leaves them to the hub's config.

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -148,17 +150,34 @@ func isUpgrade(r *http.Request) bool {
 	return headerHasToken(r.Header.Get("Connection"), "upgrade") && headerHasToken(r.Header.Get("Upgrade"), "websocket")
 }
 
+// originAllowed is the origin policy of gorilla/websocket and coder/websocket, so that no other web site can
+// open a lobby connection in its visitors' browsers: a client that sends no Origin (not a browser), a page of
+// this server (the Origin's host is the Host asked for) and a page on loopback are admitted; any other page
+// needs its Origin in AllowedOrigins ("*" admits every one). "null" (a file:// page, a sandboxed frame) is
+// another page.
 func (s *Server) originAllowed(r *http.Request) bool {
-	if len(s.cfg.AllowedOrigins) == 0 {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
 		return true
 	}
-	origin := r.Header.Get("Origin")
 	for _, o := range s.cfg.AllowedOrigins {
-		if o == origin {
+		if o == "*" || strings.EqualFold(o, origin) {
 			return true
 		}
 	}
-	return false
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 var upgrader = ws.HTTPUpgrader{Timeout: 5 * time.Second}

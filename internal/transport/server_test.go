@@ -454,18 +454,51 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
-func TestOriginCheck(t *testing.T) {
-	ts := newTestServer(t, Config{AllowedOrigins: []string{"https://good.example"}}, hub.Config{})
-	h := http.Header{"Origin": {"https://evil.example"}}
-	if _, resp, err := websocket.DefaultDialer.Dial(ts.ws, h); err == nil || resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("evil origin: %v", err)
+// The default origin policy admits what is not a browser, this server's own pages and loopback pages; other
+// pages need --allowed-origins, and "*" admits all.
+func TestOriginPolicy(t *testing.T) {
+	dial := func(ts *testServer, origin string) int {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.DefaultDialer.Dial(ts.ws, h)
+		if err == nil {
+			c.Close()
+			return http.StatusSwitchingProtocols
+		}
+		if resp == nil {
+			t.Fatalf("origin %q: %v", origin, err)
+		}
+		return resp.StatusCode
 	}
-	h.Set("Origin", "https://good.example")
-	c, _, err := websocket.DefaultDialer.Dial(ts.ws, h)
-	if err != nil {
-		t.Fatal(err)
+	def := newTestServer(t, Config{}, hub.Config{})
+	listed := newTestServer(t, Config{AllowedOrigins: []string{"https://good.example"}}, hub.Config{})
+	all := newTestServer(t, Config{AllowedOrigins: []string{"*"}}, hub.Config{})
+	const ok, refused = http.StatusSwitchingProtocols, http.StatusForbidden
+	for _, tc := range []struct {
+		ts     *testServer
+		origin string
+		want   int
+	}{
+		{def, "", ok},                          // not a browser: the CLI, the Go peer, the seed's clients
+		{def, def.URL, ok},                     // the lobby's own page
+		{def, "http://localhost:8000", ok},     // a page served on this machine
+		{def, "http://127.0.0.1:9", ok},        //
+		{def, "http://[::1]:9", ok},            //
+		{def, "https://evil.example", refused}, // another web site, in a visitor's browser
+		{def, "null", refused},                 // a file:// page or a sandboxed frame
+		{def, "http://localhost.evil.example", refused},
+		{listed, "https://good.example", ok},
+		{listed, "https://evil.example", refused},
+		{listed, listed.URL, ok},
+		{all, "https://evil.example", ok},
+		{all, "null", ok},
+	} {
+		if got := dial(tc.ts, tc.origin); got != tc.want {
+			t.Errorf("Origin %q (allowed %v): %d, want %d", tc.origin, tc.ts.srv.cfg.AllowedOrigins, got, tc.want)
+		}
 	}
-	c.Close()
 }
 
 // Hundreds of clients join and leave at the same moment; afterwards each remaining member's view of the
