@@ -284,12 +284,12 @@ func (b *Bus) Relay(node, room, fromID, toID string, frame []byte) {
 	if p := b.nodes[node]; p != nil {
 		p.rseq++
 		r.stream, r.rseq = p.stream, p.rseq
-	}
-	if p := b.nodes[node]; p != nil && len(p.held) > 0 {
-		b.relaySeq++ // held relays are kept in seq order, which is the order members sent them
-		r.seq = b.relaySeq
-		p.held = append(p.held, r) // behind the relays waiting for the node: order is kept
-		return
+		if len(p.held) > 0 {
+			b.relaySeq++ // held relays are kept in seq order, which is the order members sent them
+			r.seq = b.relaySeq
+			p.held = append(p.held, r) // behind the relays waiting for the node: order is kept
+			return
+		}
 	}
 	b.sendRelay(node, r)
 }
@@ -492,13 +492,14 @@ func (b *Bus) handle(msg *nats.Msg) {
 
 // deliver passes a relay to the hub.
 func (b *Bus) deliver(m *message) {
-	switch b.local.Deliver(m.room, m.node, m.from, m.to, m.frame) {
-	case hub.NoTarget:
-		b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
-	case hub.UnknownSender:
-		// This node missed the sender's join: bounce rather than deliver from someone its member cannot
-		// see, and resync the room with that node.
-		b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
+	d := b.local.Deliver(m.room, m.node, m.from, m.to, m.frame)
+	if d == hub.Delivered {
+		return
+	}
+	b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
+	if d == hub.UnknownSender {
+		// This node missed the sender's join: the relay bounced rather than come from someone its member
+		// cannot see, and the room is resynced with that node.
 		b.publish(b.subj.node(m.node), "", &message{kind: kindSyncReq, node: b.id, rooms: []string{m.room}})
 	}
 }

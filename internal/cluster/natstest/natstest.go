@@ -40,15 +40,7 @@ func Start(t testing.TB, n int) *Cluster {
 				opts.Routes = server.RoutesFromStr(seed)
 			}
 		}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatalf("nats server %d: %v", i+1, err)
-		}
-		go s.Start()
-		t.Cleanup(s.Shutdown)
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("nats server %d not ready", i+1)
-		}
+		s := run(t, opts)
 		if i == 0 && n > 1 {
 			seed = "nats://" + s.ClusterAddr().String()
 		}
@@ -71,16 +63,22 @@ func (c *Cluster) Restart(t testing.TB, i int) {
 	t.Helper()
 	opts := c.opts[i].Clone()
 	opts.Port = c.ports[i]
+	c.Servers[i] = run(t, opts)
+}
+
+// run starts a server, shut down when the test ends, and waits until it takes clients.
+func run(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
-		t.Fatalf("nats server %d: %v", i+1, err)
+		t.Fatalf("nats server %s: %v", opts.ServerName, err)
 	}
 	go s.Start()
 	t.Cleanup(s.Shutdown)
 	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("nats server %d not ready after a restart", i+1)
+		t.Fatalf("nats server %s not ready", opts.ServerName)
 	}
-	c.Servers[i] = s
+	return s
 }
 
 func (c *Cluster) formed() bool {
