@@ -32,7 +32,7 @@ func (p *page) path(name string) shownPath {
 }
 
 // TestBrowsersRelayOnly: both people tick "Hide my IP address"; the connection goes relay ↔ relay through
-// the embedded TURN server, the selected pair says so, and chat and a file go through it.
+// the embedded TURN server over UDP, the selected pair says so, and chat and a file go through it.
 func TestBrowsersRelayOnly(t *testing.T) {
 	skipWithoutBrowser(t)
 	s := lobbytest.Start(t)
@@ -44,27 +44,38 @@ func TestBrowsersRelayOnly(t *testing.T) {
 	}
 	connect(t, alice, bob)
 
+	// Chat both ways before looking at the path: the side that answered (ICE-controlled) moves to the pair the
+	// other side nominated last only when data arrives on it (Chromium), so until then it may still send
+	// through a pair that was checked first, e.g. one with its TURN over TCP allocation when that one was
+	// ready before its UDP one (docs/connectivity.md, "How a path is found").
+	alice.chat("Bob", "through the relay")
+	bob.waitChat("Alice", "through the relay")
+	bob.chat("Alice", "and back")
+	alice.waitChat("Bob", "and back")
+
 	for _, p := range []*page{alice, bob} {
 		other := map[*page]string{alice: "Bob", bob: "Alice"}[p]
+		// The page follows the browser's switches of the selected pair: wait until it shows the pair in use.
+		p.waitFor("the path shown to be the selected pair's", fmt.Sprintf(`(async () => {
+			const st = await [...window.p2plobby.lobby.peers.values()][0].pc.getStats(); let proto = '';
+			st.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId)
+				proto = st.get(st.get(r.selectedCandidatePairId).localCandidateId).relayProtocol ?? '' });
+			return proto !== '' && %s?.text === 'relayed · TURN over ' + proto.toUpperCase() })()`, pathOf(other)), 10*time.Second)
 		sp := p.path(other)
 		if sp.Relayed != "true" || sp.Local != "relay" || sp.Remote != "relay" || !strings.Contains(sp.Text, "TURN over UDP") {
 			t.Errorf("%s shows path %+v, want relay ↔ relay over the lobby's TURN (UDP)", p.name, sp)
 		}
-		// The browser's own record: the selected candidate pair, and the relay it uses is the lobby's.
+		// The browser's own record: the selected candidate pair, and the relay it uses is the lobby's, over UDP.
 		var pair struct{ Local, Remote, Address, RelayProtocol, URL string }
 		p.eval(`(async () => { const pc = [...window.p2plobby.lobby.peers.values()][0].pc; const st = await pc.getStats();
 			let pair; st.forEach(r => { if (r.type === 'transport') pair = st.get(r.selectedCandidatePairId) });
 			const l = st.get(pair.localCandidateId), r = st.get(pair.remoteCandidateId);
 			return {local: l.candidateType, remote: r.candidateType, address: l.address, relayProtocol: l.relayProtocol, url: l.url ?? ''} })()`, &pair)
-		if pair.Local != "relay" || pair.Remote != "relay" || pair.Address != "127.0.0.1" {
-			t.Errorf("%s: selected pair %+v, want relay ↔ relay on the lobby's TURN at 127.0.0.1", p.name, pair)
+		if pair.Local != "relay" || pair.Remote != "relay" || pair.Address != "127.0.0.1" || pair.RelayProtocol != "udp" {
+			t.Errorf("%s: selected pair %+v, want relay ↔ relay on the lobby's TURN at 127.0.0.1 over UDP", p.name, pair)
 		}
 	}
 
-	alice.chat("Bob", "through the relay")
-	bob.waitChat("Alice", "through the relay")
-	bob.chat("Alice", "and back")
-	alice.waitChat("Bob", "and back")
 	path, want := randomFile(t, "relayed.bin", 1<<20)
 	alice.sendFiles("Bob", path)
 	bob.waitFor("offer", cardState("Alice", "receive")+` === 'offered'`, 20*time.Second)

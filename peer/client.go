@@ -120,7 +120,15 @@ func Dial(ctx context.Context, serverURL string, opts *Options) (*Client, error)
 		return nil, err
 	}
 	dialer := websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 15 * time.Second}
-	ws, resp, err := dialer.DialContext(ctx, u, opts.Header)
+	header := opts.Header
+	if opts.Token != "" {
+		header = header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("Authorization", "Bearer "+opts.Token)
+	}
+	ws, resp, err := dialer.DialContext(ctx, u, header)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("peer: dial %s: %w (HTTP %s)", u, err, resp.Status)
@@ -286,7 +294,7 @@ func closeServerError(err error) *ServerError {
 	if !errors.As(err, &ce) || ce.Code < 4000 || ce.Code > 4999 {
 		return nil
 	}
-	codes := map[int]string{4000: "too-slow", 4001: "rate-limited", 4002: "bad-room", 4003: "full"}
+	codes := map[int]string{4000: "too-slow", 4001: "rate-limited", 4002: "bad-room", 4003: "full", 4004: "unauthorized", 4005: "busy"}
 	code, ok := codes[ce.Code]
 	if !ok {
 		code = fmt.Sprintf("close-%d", ce.Code)

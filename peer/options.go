@@ -31,6 +31,12 @@ type Options struct {
 	// Header is sent with the WebSocket handshake, e.g. an Origin the server expects. Nil sends none.
 	Header http.Header
 
+	// Token is a join token for a lobby that requires one (docs/protocol.md, "Join tokens"), sent as
+	// "Authorization: Bearer TOKEN" in the handshake, never in the URL. The member's name is then the one in
+	// the token, and Name is ignored. Empty: none. A refusal is a *ServerError with CloseCode 4004 and a Code
+	// such as "token-expired".
+	Token string
+
 	// Loopback restricts ICE to the loopback interface and turns mDNS off, so that peers on one host connect
 	// without any network (tests, same-host scripting). Default false: every interface except loopback, as
 	// browsers do. A browser on another host can never reach a loopback-only peer.

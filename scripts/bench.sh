@@ -78,6 +78,7 @@ start_server() {
       for _ in $(seq 100); do port_open "$nport" && break; sleep 0.05; done
       for p in "${node_ports[@]}"; do
         "$tmp/p2plobby" serve --addr "127.0.0.1:$p" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
+          --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 \
           --turn-addr 127.0.0.1:0 --nats "nats://127.0.0.1:$nport" --network-secret bench \
           --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
         server_pids+=($!) pids+=($!) urls+=("ws://127.0.0.1:$p/")
@@ -92,6 +93,7 @@ start_server() {
       local extra=(--turn-addr 127.0.0.1:0)
       [ "$name" = p2plobby-noturn ] && extra=(--turn=false)
       "$tmp/p2plobby" serve --addr "127.0.0.1:$port" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
+        --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 \
         "${extra[@]}" --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
       server_pid=$! server_pids=($!)
       ;;

@@ -45,29 +45,34 @@ type lobby struct {
 
 func newLobby(ctx context.Context, cfg *config, members int) *lobby {
 	l := &lobby{
-		cfg:  cfg,
-		want: members - 1,
-		ids:  make(map[string]int32, members),
-		done: make(chan struct{}),
-		dialer: &websocket.Dialer{
-			// Always dial the checked loopback address, whatever the URL's host resolves to.
-			NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-				dial, ok := cfg.dialAddrs[addr]
-				if !ok {
-					return nil, fmt.Errorf("no checked loopback address for %s", addr)
-				}
-				var d net.Dialer
-				return d.DialContext(ctx, "tcp", dial)
-			},
-			HandshakeTimeout: 30 * time.Second, // generous: a loaded 2-core machine can stall a server for seconds
-			ReadBufferSize:   4096,
-			WriteBufferSize:  2048,         // a relay message (~1.2 KB) fits in one frame
-			WriteBufferPool:  &sync.Pool{}, // idle members hold no write buffer
-		},
+		cfg:    cfg,
+		want:   members - 1,
+		ids:    make(map[string]int32, members),
+		done:   make(chan struct{}),
+		dialer: newDialer(cfg),
 	}
 	l.pending.Store(int64(members))
 	l.ctx, l.cancel = context.WithCancelCause(ctx)
 	return l
+}
+
+// newDialer returns the WebSocket dialer of every scenario.
+func newDialer(cfg *config) *websocket.Dialer {
+	return &websocket.Dialer{
+		// Always dial the checked loopback address, whatever the URL's host resolves to.
+		NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			dial, ok := cfg.dialAddrs[addr]
+			if !ok {
+				return nil, fmt.Errorf("no checked loopback address for %s", addr)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", dial)
+		},
+		HandshakeTimeout: 30 * time.Second, // generous: a loaded 2-core machine can stall a server for seconds
+		ReadBufferSize:   4096,
+		WriteBufferSize:  2048,         // a relay message (~1.2 KB) fits in one frame
+		WriteBufferPool:  &sync.Pool{}, // idle members hold no write buffer
+	}
 }
 
 // fail records a fatal error and stops the run.

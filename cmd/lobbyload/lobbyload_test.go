@@ -29,6 +29,8 @@ func TestClassify(t *testing.T) {
 		{`{"id":"b2","kind":"connected"}`, kindConnected, "b2"},      // other key order: slow path
 		{`{"kind":"connected","id":"b\u0032"}`, kindConnected, "b2"}, // escapes: slow path
 		{`{"kind":"disconnected","id":"c3"}`, kindDisconnected, "c3"},
+		{`{"kind":"renamed","id":"d4","name":"say \"id\":\"zz\""}`, kindRenamed, "d4"},
+		{`{"name":"x","kind":"renamed","id":"d4"}`, kindRenamed, "d4"}, // other key order: slow path
 		{`{"kind":"error","code":"rate-limited","message":"slow down"}`, kindError, "rate-limited"},
 		{`{"kind":"pong"}`, kindOther, ""},
 		{`{"toId":"me","fromId":"f","offer":{"type":"offer","sdp":"v=0"}}`, kindOffer, "f"},
@@ -69,10 +71,14 @@ func TestRelayMessageSize(t *testing.T) {
 }
 
 // seedServer is the seed's lobby (shared/seed/p2p-lobby.md) in a few lines: it relays verbatim, like Bun.
+// A fault makes it break a promise, for the soak's detectors: dup-connected (every join announced twice),
+// drop-connected / drop-disconnected (one member is not told), dup-relay, drop-relay (every fifth).
 type seedServer struct {
-	mu    sync.Mutex
-	next  int
-	conns map[string]*seedConn
+	mu     sync.Mutex
+	next   int
+	conns  map[string]*seedConn
+	fault  string
+	relays int
 }
 
 type seedConn struct {
@@ -96,9 +102,17 @@ func (s *seedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.next++
 	id := "member-" + strconv.Itoa(s.next)
 	c.send(fmt.Appendf(nil, `{"kind":"self-connected","id":%q}`, id))
+	skip := s.fault == "drop-connected"
 	for other, oc := range s.conns {
 		c.send(fmt.Appendf(nil, `{"kind":"connected","id":%q}`, other))
+		if skip {
+			skip = false
+			continue
+		}
 		oc.send(fmt.Appendf(nil, `{"kind":"connected","id":%q}`, id))
+		if s.fault == "dup-connected" {
+			oc.send(fmt.Appendf(nil, `{"kind":"connected","id":%q}`, id))
+		}
 	}
 	s.conns[id] = c
 	s.mu.Unlock()
@@ -113,16 +127,26 @@ func (s *seedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if json.Unmarshal(msg, &m) == nil {
 			s.mu.Lock()
 			to := s.conns[m.ToID]
+			s.relays++
+			drop := s.fault == "drop-relay" && s.relays%5 == 0
 			s.mu.Unlock()
-			if to != nil {
+			if to != nil && !drop {
 				to.send(msg)
+				if s.fault == "dup-relay" {
+					to.send(msg)
+				}
 			}
 		}
 	}
 	ws.Close()
 	s.mu.Lock()
 	delete(s.conns, id)
+	skip = s.fault == "drop-disconnected"
 	for _, oc := range s.conns {
+		if skip {
+			skip = false
+			continue
+		}
 		oc.send(fmt.Appendf(nil, `{"kind":"disconnected","id":%q}`, id))
 	}
 	s.mu.Unlock()

@@ -1,7 +1,7 @@
 // Command lobbyload is a load generator for lobby servers that speak the seed's wire protocol
 // (shared/seed/p2p-lobby.md), so it measures p2plobby and the seed's Bun reference server alike.
 //
-//	lobbyload [join|relay|idle] [flags]
+//	lobbyload [join|relay|idle|soak] [flags]
 //
 // Scenarios:
 //
@@ -12,6 +12,12 @@
 //	       round trips per pair). Reports round trips, p50/p99 round-trip time and relayed messages per second.
 //	idle   --members N connect and idle. Reads the server's VmRSS (--pid) before and after, and reports the
 //	       server's memory per connection.
+//	soak   keeps about --members N members in --rooms rooms for --duration while members leave and new ones
+//	       join (--churn % of N per second), relay to random others (--relay-rate per second) and rename
+//	       (--rename-rate per second). Every lobby event and relay is checked (no duplicate, none lost, each
+//	       relay delivered once with the right fromId; views compared with the tool's ground truth at every
+//	       --checkpoint), and the server's goroutines, heap and RSS (--metrics, --pid) are sampled every
+//	       --sample to judge growth. See soak.go.
 //
 // Safety: lobbyload only connects to loopback addresses (127.0.0.0/8, ::1, localhost), and every run is bounded
 // by --timeout. Output: human-readable lines on stdout (on stderr with --json), then one JSON line on stdout with
@@ -53,6 +59,7 @@ type config struct {
 	concurrency int
 	jsonOnly    bool
 	cpuProfile  string
+	soak        soakConfig
 }
 
 func main() {
@@ -106,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		runJoin(ctx, cfg, rep, true)
 	case "relay":
 		runRelay(ctx, cfg, rep)
+	case "soak":
+		runSoak(ctx, cfg, rep)
 	}
 	return rep.finish(stdout)
 }
@@ -120,19 +129,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	rawURL := fs.String("url", "ws://127.0.0.1:3333/", "server WebSocket URL; must be a loopback address. Several, comma-separated (the nodes of a cluster): members dial them in turn")
 	room := fs.String("room", "", "room name, sent as ?room= (p2plobby); empty means none")
-	fs.StringVar(&cfg.scenario, "scenario", cfg.scenario, "join, relay or idle")
-	fs.IntVar(&cfg.members, "members", 0, "members to connect (join: default 1000, idle: default 5000)")
+	fs.StringVar(&cfg.scenario, "scenario", cfg.scenario, "join, relay, idle or soak")
+	fs.IntVar(&cfg.members, "members", 0, "members to connect (join: default 1000, idle: default 5000, soak: default 2000)")
 	fs.IntVar(&cfg.pairs, "pairs", 100, "relay: number of member pairs")
-	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "relay: how long the pairs bounce messages")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "relay: how long the pairs bounce messages; soak: how long the churn runs (default 10m)")
 	fs.IntVar(&cfg.count, "count", 0, "relay: round trips per pair (0 = until --duration)")
-	fs.DurationVar(&cfg.timeout, "timeout", 120*time.Second, "overall deadline of the run")
+	fs.DurationVar(&cfg.timeout, "timeout", 120*time.Second, "overall deadline of the run (soak: default --duration + 5m)")
 	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "idle: wait after everyone has joined before reading RSS")
 	pids := fs.String("pid", "", "server process id, to read its RSS and CPU time from /proc (required for idle); several, comma-separated, are summed (a cluster's processes)")
-	fs.IntVar(&cfg.concurrency, "dial-concurrency", 64, "join/idle: dials in flight at once")
+	fs.IntVar(&cfg.concurrency, "dial-concurrency", 64, "join/idle/soak: dials in flight at once")
+	metrics := cfg.soak.flags(fs)
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file (to check the tool is not the bottleneck)")
 	fs.BoolVar(&cfg.jsonOnly, "json", false, "print only the JSON line on stdout (human-readable lines go to stderr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lobbyload [join|relay|idle] [flags]")
+		fmt.Fprintln(stderr, "usage: lobbyload [join|relay|idle|soak] [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +151,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, f := range strings.Split(*pids, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -163,6 +175,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		if len(cfg.pids) == 0 {
 			return nil, errors.New("idle needs --pid (the server's process id) to read its memory")
 		}
+	case "soak":
+		if cfg.members == 0 {
+			cfg.members = 2000
+		}
+		if !set["duration"] {
+			cfg.duration = 10 * time.Minute
+		}
+		if !set["timeout"] {
+			cfg.timeout = cfg.duration + 5*time.Minute
+		}
+		if err := cfg.soak.check(cfg, *metrics); err != nil {
+			return nil, err
+		}
 	case "relay":
 		if cfg.pairs < 1 {
 			return nil, errors.New("--pairs must be at least 1")
@@ -171,7 +196,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			return nil, errors.New("relay needs a positive --duration or --count")
 		}
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (want join, relay or idle)", cfg.scenario)
+		return nil, fmt.Errorf("unknown scenario %q (want join, relay, idle or soak)", cfg.scenario)
 	}
 	if cfg.scenario != "relay" && cfg.members < 1 {
 		return nil, errors.New("--members must be at least 1")
@@ -232,8 +257,11 @@ func (c *config) urlList() string {
 // fdsNeeded is how many file descriptors the run holds: one socket per member plus some slack.
 func (c *config) fdsNeeded() uint64 {
 	n := c.members
-	if c.scenario == "relay" {
+	switch c.scenario {
+	case "relay":
 		n = 2 * c.pairs
+	case "soak":
+		n = c.members + c.concurrency // the leavers still open while their replacements dial
 	}
 	return uint64(n) + 64
 }

@@ -16,6 +16,7 @@ const (
 	kindOffer
 	kindAnswer
 	kindError
+	kindRenamed
 )
 
 // Byte patterns of the fast path. JSON string values cannot contain an unescaped quote, so a pattern that
@@ -32,6 +33,7 @@ var (
 	kindConnStr  = []byte("connected")
 	kindDiscStr  = []byte("disconnected")
 	kindErrorStr = []byte("error")
+	kindRenStr   = []byte("renamed")
 )
 
 // classify returns a message's kind and its argument: the id for lobby events, fromId for relays, the code
@@ -66,6 +68,9 @@ func classifyFast(b []byte) (msgKind, []byte, bool) {
 		case bytes.Equal(kind, kindErrorStr):
 			code, _ := field(b, keyCode)
 			return kindError, code, true
+		case bytes.Equal(kind, kindRenStr):
+			id, ok := field(b, keyID)
+			return kindRenamed, id, ok
 		}
 		return kindOther, nil, true
 	case bytes.HasPrefix(b, prefixToID):
@@ -130,6 +135,8 @@ func classifySlow(b []byte) (msgKind, []byte) {
 		return kindDisconnected, []byte(m.ID)
 	case m.Kind == "error":
 		return kindError, []byte(m.Code)
+	case m.Kind == "renamed":
+		return kindRenamed, []byte(m.ID)
 	case m.Offer != nil && m.Answer == nil:
 		return kindOffer, []byte(m.FromID)
 	case m.Answer != nil && m.Offer == nil:

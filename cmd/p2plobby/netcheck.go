@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,8 @@ func runNetcheck(ctx context.Context, c *cli, args []string) int {
 	server := fs.String("server", "", "lobby server `URL`, e.g. ws://HOST:3333 (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long each step may take")
+	token := fs.String("token", "", "join `token` for a lobby that requires one; its rooms must include * unless --room names one of them")
+	room := fs.String("room", "", "`room` to check in (default: a random room of its own, seen by nobody)")
 	if code, ok := parseFlags(fs, c, args, "p2plobby netcheck --server URL [--json]"); !ok {
 		return code
 	}
@@ -30,7 +33,11 @@ func runNetcheck(ctx context.Context, c *cli, args []string) int {
 		c.errorf("netcheck takes --server URL and no arguments\n")
 		return exitUsage
 	}
-	r := netcheck.Run(ctx, *server, &netcheck.Options{Timeout: *timeout})
+	opts := &netcheck.Options{Timeout: *timeout, Room: *room}
+	if *token != "" {
+		opts.Header = http.Header{"Authorization": {"Bearer " + *token}}
+	}
+	r := netcheck.Run(ctx, *server, opts)
 	if ctx.Err() != nil {
 		return exitInterrupted
 	}

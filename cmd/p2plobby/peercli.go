@@ -42,6 +42,7 @@ type peerFlags struct {
 	server    string
 	room      string
 	name      string
+	token     string
 	loopback  bool
 	relayOnly bool
 	verbose   bool
@@ -51,6 +52,7 @@ func (f *peerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.server, "server", "", "lobby server `URL`, e.g. ws://HOST:3333 (required)")
 	fs.StringVar(&f.room, "room", "", "`room` to join (default: the server's default room)")
 	fs.StringVar(&f.name, "name", "", "your display `name` in the room")
+	fs.StringVar(&f.token, "token", "", "join `token` for a lobby that requires one (p2plobby token, or your app's backend); your name is then the token's")
 	fs.BoolVar(&f.loopback, "loopback", false, "connect over the loopback interface only: peers on this host, no network")
 	fs.BoolVar(&f.relayOnly, "relay-only", false, "connect only through a TURN relay, so the other side never learns your IP address")
 	fs.BoolVar(&f.verbose, "verbose", false, "log diagnostics to stderr")
@@ -83,7 +85,7 @@ func (f *peerFlags) dial(ctx context.Context, c *cli) (*peer.Client, int) {
 		c.errorf("--server (or P2PLOBBY_SERVER) is required, e.g. --server ws://localhost:3333\n")
 		return nil, exitUsage
 	}
-	opts := &peer.Options{Room: f.room, Name: f.name, Loopback: f.loopback, RelayOnly: f.relayOnly}
+	opts := &peer.Options{Room: f.room, Name: f.name, Token: f.token, Loopback: f.loopback, RelayOnly: f.relayOnly}
 	if f.verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -49,6 +50,10 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	turn            turnConfig
 	cluster         clusterConfig
+	limits          limitsConfig
+	tls             tlsConfig
+	auth            authConfig
+	metrics         metricsConfig
 }
 
 func (cfg *serveConfig) flags(fs *flag.FlagSet) {
@@ -66,7 +71,7 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&cfg.burst, "burst", transport.DefaultBurst, "messages a client may send in a burst")
 	fs.IntVar(&cfg.maxRoomMembers, "max-room-members", 0, "members per room, 0 for no limit")
 	fs.IntVar(&cfg.maxConns, "max-conns", transport.DefaultMaxConns, "WebSocket connections per server")
-	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 0, "WebSocket connections per client IP, 0 for no limit")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", transport.DefaultMaxConnsPerIP, "WebSocket connections per client address (IPv6: per /64), 0 for no limit")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated Origin values (https://app.example) whose pages may connect besides this server's own and loopback ones; * allows any")
 	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` (or IPs) of reverse proxies whose X-Forwarded-For (or Forwarded) header gives the client's address; empty trusts none")
 	fs.BoolVar(&cfg.networkRooms, "network-rooms", true, "let clients ask for the group of their own network (room @network); false: @network is the shared lobby")
@@ -74,6 +79,10 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long shutdown waits for clients to close")
 	cfg.turn.flags(fs)
 	cfg.cluster.flags(fs)
+	cfg.limits.flags(fs)
+	cfg.tls.flags(fs)
+	cfg.auth.flags(fs)
+	cfg.metrics.flags(fs)
 }
 
 // iceServersJSON turns the --ice-servers value into the JSON array sent to clients (nil when empty).
@@ -162,6 +171,14 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		c.errorf("%v\n", err)
 		return 2
 	}
+	if err := cfg.limits.validate(); err != nil {
+		c.errorf("%v\n", err)
+		return 2
+	}
+	if err := cfg.tls.validate(); err != nil {
+		c.errorf("%v\n", err)
+		return 2
+	}
 	var origins []string
 	for _, o := range strings.Split(cfg.allowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -178,12 +195,35 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		c.errorf("%v\n", err)
 		return 2
 	}
+	verifier, err := cfg.auth.verifier()
+	if err != nil {
+		c.errorf("%v\n", err)
+		return 2
+	}
+	if err := cfg.metrics.validate(cfg.addr); err != nil {
+		c.errorf("%v\n", err)
+		return 2
+	}
 
+	tctx, stopTLS := context.WithCancel(context.WithoutCancel(ctx)) // reloads go on during shutdown
+	defer stopTLS()
+	tlsCfg, err := cfg.tls.start(tctx, log)
+	if err != nil {
+		c.errorf("%v\n", err)
+		return 1
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		c.errorf("%v\n", err)
 		return 1
 	}
+	ms, err := cfg.metrics.listen()
+	if err != nil {
+		ln.Close()
+		c.errorf("%v\n", err)
+		return 1
+	}
+	defer ms.close() // last: /readyz there answers 503 until the drain is over
 	turnSrv, iceProvider, err := cfg.turn.start(cfg.addr, ln.Addr().(*net.TCPAddr).Port, ice, log)
 	if err != nil {
 		ln.Close()
@@ -192,7 +232,15 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	}
 	if turnSrv != nil {
 		defer turnSrv.Close()
-		ln = turn.SplitListener(ln, turnSrv.ServeConn, 10*time.Second)
+		if tlsCfg != nil {
+			tlsCfg.NextProtos = append(tlsCfg.NextProtos, turn.ALPNTURN)
+			ln = turn.SplitTLSListener(ln, turnSrv.ServeConn, tlsCfg, cfg.limits.headerTimeout, log)
+			iceProvider.HTTPTLS = true // turns: on this port
+		} else {
+			ln = turn.SplitListener(ln, turnSrv.ServeConn, cfg.limits.headerTimeout)
+		}
+	} else if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 
 	var bus *cluster.Bus
@@ -205,7 +253,9 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	hcfg := hub.Config{
 		MaxQueue:       int64(cfg.maxQueue),
 		MaxRoomMembers: cfg.maxRoomMembers,
+		Limits:         cfg.limits.hub(),
 		Logger:         log,
+		Observer:       ms.hubObserver(),
 	}
 	if bus != nil {
 		hcfg.Bus = bus // a nil *cluster.Bus in the interface would not be nil
@@ -232,26 +282,40 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		Burst:          cfg.burst,
 		MaxConns:       cfg.maxConns,
 		MaxConnsPerIP:  cfg.maxConnsPerIP,
+		IPConnRate:     cfg.limits.ipConnRate,
+		IPConnBurst:    cfg.limits.ipConnBurst,
 		AllowedOrigins: origins,
 		TrustedProxies: proxies,
 		NoNetworkRooms: !cfg.networkRooms,
 		ICE:            iceProvider,
 		NetworkSecret:  networkSecret,
 		Ready:          ready,
+		Auth:           verifier,
 		Logger:         log,
+		Observer:       ms.transportObserver(),
 	})
 	hs := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.limits.headerTimeout, // slowloris: and ReadTimeout for a slow body
+		ReadTimeout:       cfg.limits.requestTimeout,
+		WriteTimeout:      cfg.limits.requestTimeout, // a client that does not read a page; not the upgraded ones
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	ms.serve(h, srv, turnSrv, bus, log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String()+"/")
+	if verifier != nil {
+		log.Info("join tokens required", "algorithms", verifier.Methods())
+	}
 	fmt.Fprintf(c.stdout, "p2plobby is running. Open it in a browser:\n")
-	for _, u := range openURLs(cfg.addr, ln.Addr().(*net.TCPAddr).Port, interfaceAddrs) {
+	for _, u := range openURLs(scheme, cfg.addr, ln.Addr().(*net.TCPAddr).Port, interfaceAddrs) {
 		fmt.Fprintf(c.stdout, "  %s\n", u)
 	}
 
@@ -314,12 +378,12 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// openURLs lists the addresses to open the lobby at: for a server listening on every address (an empty host,
-// 0.0.0.0 or ::), http://localhost:PORT/ and then one URL per address of this machine other devices can use
+// openURLs lists the addresses to open the lobby at, as scheme (http or https) URLs: for a server listening on
+// every address (an empty host, 0.0.0.0 or ::), http://localhost:PORT/ and then one URL per address of this machine other devices can use
 // (IPv4 first; loopback and link-local left out, and IPv6 ones only when listening on IPv6 too); otherwise
 // the one host it listens on, as given.
-func openURLs(addr string, port int, ifaddrs func() []netip.Addr) []string {
-	url := func(host string) string { return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/" }
+func openURLs(scheme, addr string, port int, ifaddrs func() []netip.Addr) []string {
+	url := func(host string) string { return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/" }
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = ""

@@ -63,6 +63,8 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{nil, []string{"--nats", "nats://127.0.0.1:1", "--network-secret", "s", "--nats-subject-prefix", "a.b"}},
 		{nil, []string{"--nats", "nats://127.0.0.1:1", "--network-secret", "s", "--cluster-heartbeat", "1ms"}},
 		{nil, []string{"--turn-host", "http://x/"}},
+		{nil, []string{"--recv-rate", "-1"}},                      // 0 turns a limit off; negative is a mistake
+		{map[string]string{"P2PLOBBY_HEADER_TIMEOUT": "0s"}, nil}, // a timeout must be positive
 	} {
 		if code, out := runCLI(t, tc.env, append([]string{"serve"}, tc.args...)...); code != 2 {
 			t.Errorf("%v %v: exit %d, want 2\n%s", tc.env, tc.args, code, out)
@@ -122,7 +124,7 @@ func TestServePrintsURLsToOpen(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	_, addr, _ := strings.Cut(out, "msg=listening addr=")
-	addr, _, _ = strings.Cut(addr, "\n")
+	addr, _, _ = strings.Cut(addr, " ")
 	if want := "Open it in a browser:\n  http://" + addr + "/\n"; addr == "" || !strings.Contains(out, want) {
 		t.Fatalf("output lacks %q:\n%s", want, out)
 	}
@@ -145,7 +147,7 @@ func TestOpenURLs(t *testing.T) {
 		"[::1]:3333":       {"http://[::1]:3333/"},
 		"lobby.local:3333": {"http://lobby.local:3333/"},
 	} {
-		if got := openURLs(addr, 3333, ifaddrs); !slices.Equal(got, want) {
+		if got := openURLs("http", addr, 3333, ifaddrs); !slices.Equal(got, want) {
 			t.Errorf("openURLs(%q) = %q, want %q", addr, got, want)
 		}
 	}

@@ -96,6 +96,7 @@ type Bus struct {
 	relaySeq  uint64
 	streamID  uint64
 	closing   bool
+	losses    uint64 // times messages were lost (lost), for Stats
 }
 
 // openRoom is a room with local members.
@@ -214,6 +215,28 @@ func (b *Bus) Ready() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.connected && !b.closing && !time.Now().Before(b.readyAt)
+}
+
+// Stats is a snapshot of a Bus, for metrics.
+type Stats struct {
+	Connected  bool   // connected to a NATS server
+	Nodes      int    // other nodes alive, as heard from
+	Sent       uint64 // NATS messages published
+	Received   uint64 // NATS messages received
+	Reconnects uint64 // reconnections to NATS
+	Losses     uint64 // times this node found it had lost messages (a slow consumer, a full queue) and resynced
+}
+
+// Stats returns the bus's state and counters (NATS's own for messages), zero before Start.
+func (b *Bus) Stats() Stats {
+	b.mu.Lock()
+	st := Stats{Connected: b.connected && !b.closing, Nodes: len(b.nodes), Losses: b.losses}
+	b.mu.Unlock()
+	if b.nc != nil {
+		ns := b.nc.Stats()
+		st.Sent, st.Received, st.Reconnects = ns.OutMsgs, ns.InMsgs, ns.Reconnects
+	}
+	return st
 }
 
 // Shutdown says goodbye to the other nodes (they drop this node's members at once) and disconnects.
@@ -787,6 +810,7 @@ func (b *Bus) onError(err error) {
 // resyncs this one with every node.
 func (b *Bus) lost(why string) {
 	b.mu.Lock()
+	b.losses++
 	b.gen++
 	first := !b.resync
 	b.resync = true

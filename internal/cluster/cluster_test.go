@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -423,6 +424,10 @@ func FuzzDecode(f *testing.F) {
 		again, err := decode(m.encode())
 		if err != nil || again.kind != m.kind || again.node != m.node || again.room != m.room {
 			t.Fatalf("round trip: %+v → %+v, %v", m, again, err)
+		}
+		// Every field survives: encoding the decoded message again gives the same bytes.
+		if a, b := m.encode(), again.encode(); !bytes.Equal(a, b) {
+			t.Fatalf("round trip changed the message: %q → %q", a, b)
 		}
 	})
 }

@@ -47,6 +47,13 @@ type ICESource interface {
 	ICEServers(memberID string) json.RawMessage
 }
 
+// NameFixer is implemented by Conns whose member's name was fixed by the transport, from a join token rather
+// than from the client: when NameFixed reports true, the hub refuses the member's renames with error
+// protocol.CodeNameFixed. Asked once, in Join.
+type NameFixer interface {
+	NameFixed() bool
+}
+
 // Config tunes a Hub. Zero fields take the documented defaults.
 type Config struct {
 	// MaxQueue is how many bytes may wait for a member (events it has not taken plus direct messages)
@@ -63,6 +70,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Bus links this hub to the other nodes of a cluster; nil is one node on its own.
 	Bus Bus
+	// Limits bound joins per room, relays per receiver and unanswered requests (limits.go); zero: none.
+	Limits Limits
+	// Observer counts errors and relays for metrics; nil counts nothing.
+	Observer Observer
 }
 
 // DefaultMaxQueue is the default Config.MaxQueue.
@@ -79,10 +90,13 @@ var (
 type Hub struct {
 	cfg Config
 	log *slog.Logger
+	obs Observer // Config.Observer, or one that counts nothing
 
 	mu      sync.Mutex
 	rooms   map[string]*room
 	members int
+
+	relayLimits bool // a relay limit of cfg.Limits is on
 }
 
 // New returns an empty hub.
@@ -94,7 +108,12 @@ func New(cfg Config) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg, log: log, rooms: make(map[string]*room)}
+	h := &Hub{cfg: cfg, log: log, obs: cfg.Observer, rooms: make(map[string]*room)}
+	h.relayLimits = h.cfg.Limits.set()
+	if h.obs == nil {
+		h.obs = noObserver{}
+	}
+	return h
 }
 
 // Join adds a member named name to roomName (protocol.DefaultRoom when empty) and announces it to the room.
@@ -143,6 +162,10 @@ func (h *Hub) join(roomName string, network bool, name string, conn Conn) (*Memb
 		h.mu.Unlock()
 		return nil, ErrRoomFull
 	}
+	if !h.allowJoin(r) {
+		h.mu.Unlock()
+		return nil, ErrRoomBusy
+	}
 	r.refs++ // counted under h.mu so the room cannot be deleted while we join it
 	h.members++
 	h.mu.Unlock()
@@ -160,13 +183,17 @@ func (h *Hub) join(roomName string, network bool, name string, conn Conn) (*Memb
 		connected: protocol.Connected(id, name),
 		fresh:     true,
 	}
+	if f, ok := conn.(NameFixer); ok {
+		m.nameFixed = f.NameFixed()
+	}
 	ice := h.cfg.ICEServers
 	if src, ok := conn.(ICESource); ok {
 		if own := src.ICEServers(id); own != nil {
 			ice = own
 		}
 	}
-	m.private = append(m.private, queued{frame: protocol.SelfConnected(id, name, roomName, network, ice)})
+	self := protocol.SelfConnected(id, name, roomName, network, ice)
+	m.private, m.privBytes = append(m.private, queued{frame: self}), int64(len(self)) // counted: popPrivate subtracts it
 	name = r.join(m, ice)
 	h.log.Info("member joined", "room", roomName, "member", id, "name", name, "network", network)
 	return m, nil

@@ -16,6 +16,8 @@ type Member struct {
 	id   string
 	node string // the node the member is connected to; "" for this one
 
+	nameFixed bool // the name came from a join token: renames are refused (set in Join, then read-only)
+
 	// Guarded by room.mu.
 	name      string   // cleaned and unique in the room (room.names)
 	connected []byte   // this member's {"kind":"connected"} frame with its current name, for every snapshot
@@ -34,6 +36,7 @@ type Member struct {
 	consumed  int64    // room.bytes already taken
 	private   []queued // direct messages (self-connected, relays, errors), in order
 	privBytes int64
+	lim       memberLimits // Config.Limits state: relays received, unanswered requests (limits.go)
 
 	// For a member of another node (see remote.go); guarded by room.mu.
 	want   string      // the name its node gave it
@@ -184,6 +187,10 @@ func (m *Member) Handle(data []byte) {
 		return
 	}
 	if req.Rename {
+		if m.nameFixed {
+			m.Send(errNameFixed)
+			return
+		}
 		m.Rename(req.Name)
 		return
 	}
@@ -199,18 +206,30 @@ func (m *Member) Handle(data []byte) {
 	if t != nil && t.hidden {
 		t = nil // not in any view here: unknown, as on one node
 	}
-	remote := t != nil && t.node != "" && !m.left
-	queued := t != nil && t.node == "" && !m.left && t.enqueue(frame)
+	var refusal []byte // a limit of Config.Limits refused the relay (limits.go)
+	if t != nil && !m.left {
+		refusal = m.checkRelay(t, rel)
+	}
+	remote := t != nil && t.node != "" && !m.left && refusal == nil
+	queued := t != nil && t.node == "" && !m.left && refusal == nil && t.enqueue(frame)
 	r.mu.Unlock()
 	if queued {
 		t.wake()
 	}
+	if refusal != nil {
+		m.Send(refusal) // counted by the Observer as an error with the limit's code, not as a relay
+		return
+	}
 	if t == nil {
+		m.hub.obs.Relay(RouteUndeliverable)
 		m.Send(unknownTarget(rel.ToID))
 		return
 	}
 	if remote {
+		m.hub.obs.Relay(RouteCluster)
 		r.bus.Relay(t.node, r.key, m.id, t.id, frame)
+	} else {
+		m.hub.obs.Relay(RouteLocal)
 	}
 	if log := m.hub.log; log.Enabled(context.Background(), slog.LevelDebug) {
 		what := rel.Kind
@@ -220,6 +239,8 @@ func (m *Member) Handle(data []byte) {
 		log.Debug("relay", "room", r.name, "member", m.id, "to", rel.ToID, "what", what, "bytes", len(frame))
 	}
 }
+
+var errNameFixed = (&protocol.Error{Code: protocol.CodeNameFixed, Message: "your name comes from your join token"}).Frame()
 
 // Rename changes the member's name without leaving: the name is cleaned and made unique in the room as at
 // join, and everyone in the room, the member included, gets {"kind":"renamed"} in order with the room's
@@ -274,6 +295,7 @@ func unknownTarget(toID string) []byte {
 
 // Send queues a frame for this member only (errors, pongs).
 func (m *Member) Send(frame []byte) {
+	m.hub.observeSent(frame)
 	m.room.mu.Lock()
 	queued := m.enqueue(frame)
 	m.room.mu.Unlock()

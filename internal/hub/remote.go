@@ -127,6 +127,7 @@ func (h *Hub) Deliver(room, fromNode, fromID, toID string, frame []byte) Deliver
 		return Delivered
 	}
 	queued := t.enqueue(frame)
+	h.delivered(f, t)
 	r.mu.Unlock()
 	if queued {
 		t.wake()
@@ -145,6 +146,7 @@ func (h *Hub) Bounce(room, fromID, toID string) {
 	m := r.members[fromID]
 	r.mu.Unlock()
 	if m != nil && m.node == "" {
+		h.obs.Relay(RouteBounced)
 		m.Send(unknownTarget(toID))
 	}
 }

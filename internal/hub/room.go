@@ -32,6 +32,7 @@ type room struct {
 	key     string // in Hub.rooms: the name, or "@" + name for a same-network group
 	network bool   // a same-network group (Hub.JoinNetwork), kept apart from the named room of the same name
 	refs    int    // members joined or joining; guarded by Hub.mu
+	joins   bucket // Limits.JoinRate; guarded by Hub.mu
 
 	mu      sync.Mutex
 	members map[string]*Member
@@ -64,7 +65,9 @@ func (r *room) join(m *Member, ice json.RawMessage) string {
 	defer r.mu.Unlock()
 	if name := r.uniqueName(m.name, nil); name != m.name {
 		m.name, m.connected = name, protocol.Connected(m.id, name)
-		m.private[0].frame = protocol.SelfConnected(m.id, name, r.name, r.network, ice)
+		self := protocol.SelfConnected(m.id, name, r.name, r.network, ice)
+		m.privBytes += int64(len(self) - len(m.private[0].frame))
+		m.private[0].frame = self
 	}
 	m.index = len(r.list)
 	r.list = append(r.list, m)
@@ -117,6 +120,7 @@ func (r *room) leaveLocked(m *Member) bool {
 		r.list = r.list[:len(r.list)-1]
 	}
 	delete(r.members, m.id)
+	m.forgetRequests()
 	r.publish(protocol.Disconnected(m.id))
 	if r.bus != nil && m.node == "" {
 		r.bus.Publish(r.key, Event{Kind: Left, ID: m.id})

@@ -20,13 +20,24 @@ import (
 
 // Server is a running p2plobby server process.
 type Server struct {
-	URL  string // http://127.0.0.1:PORT
-	WS   string // ws://127.0.0.1:PORT
+	URL  string // http://127.0.0.1:PORT (https:// when started with --tls-cert)
+	WS   string // ws://127.0.0.1:PORT (wss://)
 	Addr string // 127.0.0.1:PORT
+	// Metrics is http://HOST:PORT of the --metrics-addr listener (/metrics, /healthz, /readyz) when the server
+	// was started with one, else empty.
+	Metrics string
 
 	cmd  *exec.Cmd
 	done chan struct{}
 	once sync.Once
+
+	mu     sync.Mutex
+	expect []expectation // log lines awaited (Expect)
+}
+
+type expectation struct {
+	substr string
+	seen   chan struct{}
 }
 
 var (
@@ -75,18 +86,29 @@ func Start(t testing.TB, args ...string) *Server {
 	}
 	s := &Server{cmd: cmd, done: make(chan struct{})}
 	addr := make(chan string, 1)
+	metrics := make(chan string, 1) // logged before the public address, so known by the time that is
+	tls := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sent := false
 		for sc.Scan() {
 			line := sc.Text()
+			if _, a, ok := strings.Cut(line, " addr="); ok && strings.Contains(line, `msg="metrics listening" `) {
+				a, _, _ = strings.Cut(a, " ")
+				select {
+				case metrics <- a:
+				default:
+				}
+			}
 			if !sent {
 				if _, a, ok := strings.Cut(line, " addr="); ok && strings.Contains(line, "msg=listening ") {
 					a, _, _ = strings.Cut(a, " ")
+					tls <- strings.Contains(line, " url=https://")
 					addr <- a
 					sent = true
 				}
 			}
+			s.match(line)
 			logf(t, "server: %s", line)
 		}
 		io.Copy(io.Discard, stderr)
@@ -96,6 +118,14 @@ func Start(t testing.TB, args ...string) *Server {
 	select {
 	case a := <-addr:
 		s.Addr, s.URL, s.WS = a, "http://"+a, "ws://"+a
+		select {
+		case m := <-metrics:
+			s.Metrics = "http://" + m
+		default:
+		}
+		if <-tls {
+			s.URL, s.WS = "https://"+a, "wss://"+a
+		}
 	case <-s.done:
 		t.Fatal("p2plobby exited before listening")
 	case <-time.After(20 * time.Second):
@@ -118,6 +148,36 @@ func (s *Server) Stop() {
 		}
 	})
 }
+
+// Expect returns a channel that is closed once a log line written from now on contains substr. Call it
+// before causing the line, then wait on the channel.
+func (s *Server) Expect(substr string) <-chan struct{} {
+	e := expectation{substr, make(chan struct{})}
+	s.mu.Lock()
+	s.expect = append(s.expect, e)
+	s.mu.Unlock()
+	return e.seen
+}
+
+func (s *Server) match(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.expect[:0]
+	for _, e := range s.expect {
+		if strings.Contains(line, e.substr) {
+			close(e.seen)
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	s.expect = kept
+}
+
+// Signal sends sig to the process, e.g. syscall.SIGHUP to reload its TLS certificate.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// PID is the server's process id, e.g. to read its memory from /proc.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Kill ends the process with SIGKILL, as a crash would (no goodbye to anyone), and waits for it.
 func (s *Server) Kill() {

@@ -7,6 +7,8 @@ package netcheck
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -75,7 +77,7 @@ type STUNResult struct {
 // TURNResult is one TURN allocation attempt.
 type TURNResult struct {
 	URL       string  `json:"url"`
-	Transport string  `json:"transport"` // udp or tcp
+	Transport string  `json:"transport"` // udp, tcp, or tls (turns:)
 	Relay     string  `json:"relay,omitempty"`
 	TimeMS    float64 `json:"timeMs,omitempty"` // from dialing to the allocation
 	Error     string  `json:"error,omitempty"`
@@ -87,6 +89,12 @@ type Options struct {
 	Header http.Header
 	// Timeout bounds each step (lobby, STUN, every TURN URL). Default 5 s.
 	Timeout time.Duration
+	// RootCAs verifies the certificates of a wss:// lobby and of turns: servers. Nil: the system's roots
+	// (SSL_CERT_FILE adds a private CA on Linux).
+	RootCAs *x509.CertPool
+	// Room is the room the check joins. Empty: a random one of its own ("netcheck-…"), so nobody sees it; a
+	// lobby with join tokens then needs a token for any room ("*"), or give the token's room here.
+	Room string
 }
 
 // Run checks serverURL (ws://, wss://, http:// or https://). It never fails as such: what does not work is
@@ -100,7 +108,7 @@ func Run(ctx context.Context, serverURL string, opts *Options) *Report {
 		timeout = 5 * time.Second
 	}
 	r := &Report{Lobby: LobbyResult{URL: serverURL}, Mapping: MappingUnknown}
-	servers, ws, err := r.lobby(ctx, serverURL, opts.Header, timeout)
+	servers, ws, err := r.lobby(ctx, serverURL, opts.Header, opts.Room, opts.RootCAs, timeout)
 	if ws != nil {
 		// Stay a member while TURN is tried: its credentials are honoured only as long as the member is there.
 		defer func() {
@@ -121,7 +129,7 @@ func Run(ctx context.Context, serverURL string, opts *Options) *Report {
 			switch {
 			case strings.HasPrefix(u, "stun:"):
 				stunURLs = append(stunURLs, u)
-			case strings.HasPrefix(u, "turn:"):
+			case strings.HasPrefix(u, "turn:"), strings.HasPrefix(u, "turns:"):
 				turnURLs = append(turnURLs, turnURL{u, s.Username, s.Credential})
 			}
 		}
@@ -130,7 +138,7 @@ func Run(ctx context.Context, serverURL string, opts *Options) *Report {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.stun(ctx, stunURLs, timeout) }) // writes STUN, Local and Mapping; the others TURN[i]
 	for i, t := range turnURLs {
-		wg.Go(func() { r.TURN[i] = allocate(ctx, t.url, t.user, t.pass, timeout) })
+		wg.Go(func() { r.TURN[i] = allocate(ctx, t.url, t.user, t.pass, opts.RootCAs, timeout) })
 	}
 	wg.Wait()
 	r.decide()
@@ -143,7 +151,7 @@ func (r *Report) decide() {
 	for _, t := range r.TURN {
 		if t.Error == "" {
 			udpRelay = udpRelay || t.Transport == "udp"
-			tcpRelay = tcpRelay || t.Transport == "tcp"
+			tcpRelay = tcpRelay || t.Transport == "tcp" || t.Transport == "tls"
 		}
 	}
 	stunOK := false
@@ -200,7 +208,7 @@ func (u *urls) UnmarshalJSON(b []byte) error {
 
 // lobby joins a throwaway room, measures the join and the ping round trip, and returns the ICE servers and
 // the connection, which the caller closes.
-func (r *Report) lobby(ctx context.Context, serverURL string, header http.Header, timeout time.Duration) (_ []iceServer, _ *websocket.Conn, err error) {
+func (r *Report) lobby(ctx context.Context, serverURL string, header http.Header, room string, roots *x509.CertPool, timeout time.Duration) (_ []iceServer, _ *websocket.Conn, err error) {
 	u, err := url.Parse(serverURL)
 	if err != nil || u.Host == "" {
 		return nil, nil, fmt.Errorf("bad server URL %q", serverURL)
@@ -217,14 +225,18 @@ func (r *Report) lobby(ctx context.Context, serverURL string, header http.Header
 	var tag [4]byte
 	rand.Read(tag[:])
 	q := u.Query()
-	q.Set("room", "netcheck-"+hex.EncodeToString(tag[:])) // a room of its own: nobody sees the check
+	if room == "" {
+		room = "netcheck-" + hex.EncodeToString(tag[:]) // a room of its own: nobody sees the check
+	}
+	q.Set("room", room)
 	q.Set("name", "netcheck")
 	u.RawQuery = q.Encode()
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	ws, _, err := (&websocket.Dialer{Proxy: http.ProxyFromEnvironment}).DialContext(ctx, u.String(), header)
+	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	ws, _, err := d.DialContext(ctx, u.String(), header)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -398,20 +410,34 @@ func localAddr(to *net.UDPAddr, port int) string {
 	return net.JoinHostPort(c.LocalAddr().(*net.UDPAddr).IP.String(), fmt.Sprint(port))
 }
 
-// resolve turns stun:host:port or turn:host:port?transport=… into an address.
+// resolve turns stun:host:port or turn(s):host:port?transport=… into an address.
 func resolve(u, network string) (*net.UDPAddr, error) {
+	return net.ResolveUDPAddr(network, hostPort(u))
+}
+
+// hostPort is the host:port of a stun:, turn: or turns: URL; without a port, the standard one (3478, or 5349
+// for turns:).
+func hostPort(u string) string {
 	hostport := u[strings.IndexByte(u, ':')+1:]
 	hostport, _, _ = strings.Cut(hostport, "?")
 	if _, _, err := net.SplitHostPort(hostport); err != nil {
-		hostport = net.JoinHostPort(hostport, "3478")
+		port := "3478"
+		if strings.HasPrefix(u, "turns:") {
+			port = "5349"
+		}
+		hostport = net.JoinHostPort(hostport, port)
 	}
-	return net.ResolveUDPAddr(network, hostport)
+	return hostport
 }
 
-// allocate makes one TURN allocation over the URL's transport and releases it.
-func allocate(ctx context.Context, u, user, pass string, timeout time.Duration) TURNResult {
+// allocate makes one TURN allocation over the URL's transport and releases it. turns: is TURN over TLS over
+// TCP, its certificate verified against roots for the URL's host.
+func allocate(ctx context.Context, u, user, pass string, roots *x509.CertPool, timeout time.Duration) TURNResult {
 	res := TURNResult{URL: u, Transport: "udp"}
-	if strings.Contains(u, "transport=tcp") {
+	switch {
+	case strings.HasPrefix(u, "turns:"):
+		res.Transport = "tls"
+	case strings.Contains(u, "transport=tcp"):
 		res.Transport = "tcp"
 	}
 	addr, err := resolve(u, "udp4")
@@ -423,11 +449,21 @@ func allocate(ctx context.Context, u, user, pass string, timeout time.Duration) 
 	defer cancel()
 	start := time.Now()
 	var conn net.PacketConn
-	if res.Transport == "tcp" {
+	if res.Transport != "udp" {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp4", addr.String())
 		if err != nil {
 			res.Error = err.Error()
 			return res
+		}
+		if res.Transport == "tls" {
+			host, _, _ := net.SplitHostPort(hostPort(u))
+			tc := tls.Client(c, &tls.Config{ServerName: strings.Trim(host, "[]"), RootCAs: roots, MinVersion: tls.VersionTLS12})
+			if err := tc.HandshakeContext(ctx); err != nil {
+				c.Close()
+				res.Error = err.Error()
+				return res
+			}
+			c = tc
 		}
 		conn = turn.NewSTUNConn(c)
 	} else if conn, err = net.ListenPacket("udp4", ":0"); err != nil {

@@ -28,6 +28,31 @@ const (
 	CloseFull          = 4003 // room or server at capacity
 )
 
+// Join tokens (docs/protocol.md, "Join tokens"): refusals of a server started with --auth-secret or
+// --auth-public-key, each sent before the close with CloseUnauthorized, and the refusal of a rename.
+const (
+	CodeTokenMissing = "token-missing" // no token in the upgrade request (or only in the URL, which is not read)
+	CodeTokenInvalid = "token-invalid" // malformed, forged, wrong algorithm or key, not yet valid, names nobody
+	CodeTokenExpired = "token-expired" // exp has passed
+	CodeTokenRoom    = "token-room"    // the token's rooms claim does not include the room asked for
+	CodeNameFixed    = "name-fixed"    // a rename by a member whose name comes from its token; stays open
+
+	CloseUnauthorized = 4004 // no valid token for this room: get a new token, do not retry as is
+)
+
+// Limits beyond size and message rate (docs/protocol.md, "Limits"), each with its own code so that refusals can
+// be told apart and counted. The connection refusals come before the close with CloseFull or CloseBusy; the
+// relay refusals carry toId and leave the connection open.
+const (
+	CodeTooManyConnections = "too-many-connections" // concurrent connections from your address over the cap; CloseFull
+	CodeConnectingTooFast  = "connecting-too-fast"  // new connections from your address over their rate; CloseBusy
+	CodeRoomBusy           = "room-busy"            // joins into the room over their rate; CloseBusy
+	CodeTargetBusy         = "target-busy"          // relays to the target over the rate it may receive; dropped
+	CodeRequestLimit       = "request-limit"        // the target has too many unanswered requests; dropped
+
+	CloseBusy = 4005 // too many new connections or joins at once: retry after a short pause
+)
+
 // Error is a refusal sent to a client. Code is one of the Code constants; Message is for humans.
 // ToID names the relay target the error is about, if any.
 type Error struct {

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/p2plobby/p2plobby/internal/auth"
 )
 
 // Config tunes a Server. Zero fields take the documented defaults.
@@ -29,10 +31,17 @@ type Config struct {
 	// Rate and Burst form each connection's token bucket for incoming messages. Defaults 50/s and 200.
 	Rate  float64
 	Burst int
-	// MaxConns caps open WebSocket connections; default 50,000. MaxConnsPerIP caps them per client IP;
-	// 0 means unlimited.
+	// MaxConns caps open WebSocket connections; default 50,000. MaxConnsPerIP caps them per client address
+	// (an IPv4 address, or the /64 of an IPv6 one): over it a connection is refused with error
+	// too-many-connections and close 4003. 0 means unlimited; cmd/p2plobby sets DefaultMaxConnsPerIP.
 	MaxConns      int
 	MaxConnsPerIP int
+	// IPConnRate and IPConnBurst are each client address's token bucket for new WebSocket connections (per
+	// minute, and how many at once): over it a connection is refused with error connecting-too-fast and
+	// close 4005. Only admitted connections take a token. Rate 0 means unlimited; burst 0 then means one
+	// minute's worth. cmd/p2plobby sets DefaultIPConnRate and DefaultIPConnBurst.
+	IPConnRate  float64
+	IPConnBurst int
 	// TrustedProxies are the reverse proxies whose forwarding headers are believed: for a connection from one
 	// of them, the client's address is the rightmost X-Forwarded-For address (or Forwarded for=, when there is
 	// no X-Forwarded-For) that is not itself in TrustedProxies. Empty (the default) believes no header: the
@@ -55,8 +64,13 @@ type Config struct {
 	// Ready reports whether the lobby can take new members (in a cluster: connected to the other nodes). It
 	// answers /readyz, which is also false while the server shuts down. Nil: always ready.
 	Ready func() bool
+	// Auth, when set, admits only members with a valid join token for the room they ask for
+	// (docs/protocol.md, "Join tokens"); their names come from their tokens. Nil (the default) admits everyone.
+	Auth *auth.Verifier
 	// Logger receives connection events; nil discards.
 	Logger *slog.Logger
+	// Observer counts upgrades, refusals, closes and ends of connections for metrics; nil counts nothing.
+	Observer Observer
 }
 
 // ICE hands out the ICE servers of members: STUN and TURN with credentials that name the member, at the host
@@ -108,5 +122,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.IPConnRate > 0 && c.IPConnBurst <= 0 {
+		c.IPConnBurst = max(1, int(c.IPConnRate))
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 }

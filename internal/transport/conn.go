@@ -32,6 +32,7 @@ type conn struct {
 	nc     net.Conn
 	ip     string
 	host   string // the Host the client used: ICE server URLs name it
+	fixed  bool   // the member's name came from its join token (hub.NameFixer)
 	member *hub.Member
 	iceDue atomic.Int64 // unix nanoseconds when the member's ICE servers need refreshing; 0: never
 
@@ -74,6 +75,9 @@ var (
 )
 
 // ICEServers implements hub.ICESource: the member's own servers, from Config.ICE.
+// NameFixed tells the hub that the member's name came from its join token, so renames are refused.
+func (c *conn) NameFixed() bool { return c.fixed }
+
 func (c *conn) ICEServers(memberID string) json.RawMessage {
 	ice := c.s.cfg.ICE
 	if ice == nil {
@@ -144,6 +148,9 @@ func (c *conn) Close(code int, reason string) {
 func (c *conn) requestClose(cr *closeRequest) {
 	if !c.closeReq.CompareAndSwap(nil, cr) {
 		return
+	}
+	if !cr.reply {
+		c.s.cfg.Observer.Closed(cr.code)
 	}
 	c.Wake()
 	time.AfterFunc(closeGrace, func() {
@@ -372,6 +379,13 @@ func (c *conn) endRead() {
 	}
 	c.msg = nil
 	c.leave()
+	by := EndedLost
+	if cr := c.closeReq.Load(); cr != nil && cr.reply {
+		by = EndedByClient
+	} else if cr != nil {
+		by = EndedByServer
+	}
+	c.s.cfg.Observer.Ended(by) // before untrack: once Conns() drops, the end is counted
 	c.s.untrack(c)
 	// A close frame still to be written keeps the socket until the writer or the grace timer closes it.
 	c.readEnded.Store(true)

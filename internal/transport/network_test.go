@@ -121,7 +121,7 @@ func TestForwardedHeaderFromUntrustedPeerIgnored(t *testing.T) {
 
 	// Per-address limit: a second connection from 127.0.0.2 is refused whatever it claims.
 	again := dialAs(t, ts.ws, "127.0.0.2", "203.0.113.77")
-	again.expectError(protocol.CodeServerFull)
+	again.expectError(protocol.CodeTooManyConnections)
 	if code := again.closed(); code != protocol.CloseFull {
 		t.Fatalf("close %d", code)
 	}
@@ -129,7 +129,7 @@ func TestForwardedHeaderFromUntrustedPeerIgnored(t *testing.T) {
 	// the same one is refused.
 	dialAs(t, ts.ws, "127.0.0.1", "203.0.113.6").self()
 	dup := dialAs(t, ts.ws, "127.0.0.1", "198.51.100.9, 203.0.113.6")
-	dup.expectError(protocol.CodeServerFull)
+	dup.expectError(protocol.CodeTooManyConnections)
 }
 
 // Without trusted proxies, headers count for nothing, even from loopback.

@@ -34,7 +34,8 @@ type Server struct {
 	mu          sync.Mutex
 	conns       map[*conn]struct{}
 	perIP       map[string]int
-	reserved    int // connections counted against MaxConns: members plus upgrades in progress
+	ipRate      map[string]bucket // Config.IPConnRate per client address (limits.go)
+	reserved    int               // connections counted against MaxConns: members plus upgrades in progress
 	closing     bool
 	admitted    sync.WaitGroup // from a successful reserve until unreserve or the end of the reader
 	writers     atomic.Int64   // writer goroutines running now
@@ -180,20 +181,21 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-var upgrader = ws.HTTPUpgrader{Timeout: 5 * time.Second}
+// upgrader selects the subprotocol "p2plobby" when offered, never a token one (see tokenOf): a browser that
+// offers subprotocols fails the connection unless the server selects one of them.
+var upgrader = ws.HTTPUpgrader{Timeout: 5 * time.Second, Protocol: func(p string) bool { return p == protocol.Subprotocol }}
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !s.originAllowed(r) {
+		s.cfg.Observer.Upgrade(UpgradeOrigin)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
 	addr := clientAddr(r, s.cfg.TrustedProxies)
-	ip := addr.String()
-	if !addr.IsValid() {
-		ip = hostOnly(r.RemoteAddr)
-	}
+	ip := limitKey(addr, r.RemoteAddr) // the /64 of an IPv6 address
 	refusal := s.reserve(ip)
 	if refusal == errShuttingDown {
+		s.cfg.Observer.Upgrade(refusal.Code)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -205,21 +207,34 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		if nc != nil {
 			nc.Close()
 		}
+		s.cfg.Observer.Upgrade(UpgradeHandshake)
 		s.cfg.Logger.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	if refusal != nil {
 		s.cfg.Logger.Info("connection refused", "remote", r.RemoteAddr, "code", refusal.Code)
-		refuse(nc, refusal, protocol.CloseFull)
+		s.refuse(nc, refusal, refusalClose(refusal.Code))
 		return
 	}
 
 	q := r.URL.Query()
-	c := &conn{s: s, nc: nc, ip: ip, host: r.Host}
+	room, name := q.Get("room"), q.Get("name")
+	if s.cfg.Auth != nil {
+		// Before the hub sees the member: a refused connection gets no id, no room view, no TURN credentials.
+		id, perr := s.admit(r, room)
+		if perr != nil {
+			s.unreserve(ip)
+			s.cfg.Logger.Info("join token refused", "remote", r.RemoteAddr, "code", perr.Code, "reason", perr.Message)
+			s.refuse(nc, perr, protocol.CloseUnauthorized)
+			return
+		}
+		name = id.Name
+	}
+	c := &conn{s: s, nc: nc, ip: ip, host: r.Host, fixed: s.cfg.Auth != nil}
 	c.emitFn = c.emit
 	c.state.Store(1) // a writer is started below, once c.member is set; wake-ups until then are kept
 	var m *hub.Member
-	switch room, name := q.Get("room"), q.Get("name"); {
+	switch {
 	case room != protocol.NetworkRoom:
 		m, err = s.hub.Join(room, name, c)
 	case s.cfg.NoNetworkRooms:
@@ -233,12 +248,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &perr) {
 			perr = &protocol.Error{Code: "internal", Message: "internal error"}
 		}
-		code := protocol.CloseFull
-		if perr.Code == protocol.CodeBadRoom {
-			code = protocol.CloseBadJoin
-		}
+		code := refusalClose(perr.Code)
 		s.cfg.Logger.Info("join refused", "remote", r.RemoteAddr, "code", perr.Code)
-		refuse(nc, perr, code)
+		s.refuse(nc, perr, code)
 		return
 	}
 	c.member = m
@@ -256,11 +268,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		c.leave()
 		s.unreserve(ip)
-		refuse(nc, errShuttingDown, protocol.CloseGoingAway)
+		s.refuse(nc, errShuttingDown, protocol.CloseGoingAway)
 		return
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
+	s.cfg.Observer.Upgrade(UpgradeAccepted)
 	go c.writeLoop()
 	// Frames sent along with the upgrade request are already read: the socket may never signal them.
 	pending := c.sock != nil && c.sock.buffered() > 0
@@ -298,7 +311,9 @@ func (s *Server) reserve(ip string) *protocol.Error {
 	case s.reserved >= s.cfg.MaxConns:
 		return &protocol.Error{Code: protocol.CodeServerFull, Message: "the server is full"}
 	case s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP:
-		return &protocol.Error{Code: protocol.CodeServerFull, Message: "too many connections from your address"}
+		return errTooManyConns
+	case s.cfg.IPConnRate > 0 && !s.takeIPConn(ip, monotonic()): // last: only admitted connections take a token
+		return errConnectingTooFast
 	}
 	s.perIP[ip]++
 	s.reserved++
@@ -328,8 +343,12 @@ func (s *Server) release(ip string) {
 	}
 }
 
-// refuse sends an error and a close frame on a connection that never became a member, then closes it.
-func refuse(nc net.Conn, perr *protocol.Error, code int) {
+// refuse sends an error and a close frame on a connection that never became a member, then closes it. It is
+// where every refusal is counted (Observer), by its error code.
+func (s *Server) refuse(nc net.Conn, perr *protocol.Error, code int) {
+	s.cfg.Observer.Upgrade(perr.Code)
+	s.cfg.Observer.Error(perr.Code)
+	s.cfg.Observer.Closed(code)
 	b := appendFrame(nil, ws.OpText, perr.Frame())
 	b = appendFrame(b, ws.OpClose, closeBody(code, perr.Message))
 	nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -355,6 +374,7 @@ func (s *Server) keepalive() {
 		for c := range s.conns {
 			list = append(list, c)
 		}
+		s.sweepIPRates(monotonic(), false)
 		s.mu.Unlock()
 		now := time.Now()
 		silentSince := now.Add(-s.cfg.IdleTimeout).UnixNano()

@@ -182,7 +182,7 @@ func TestBadRoomAndFull(t *testing.T) {
 	join(t, ts.ws+"/?room=a", 0)
 	join(t, ts.ws+"/?room=b", 0)
 	third := dial(t, ts.ws+"/?room=c") // fourth connection from this IP; the refused ones were released
-	third.expectError(protocol.CodeServerFull)
+	third.expectError(protocol.CodeTooManyConnections)
 	if code := third.closed(); code != protocol.CloseFull {
 		t.Fatalf("per-IP limit close %d", code)
 	}

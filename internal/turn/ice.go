@@ -19,6 +19,9 @@ type ICE struct {
 	Server *Server
 	// HTTPTurn says the HTTP port also serves TURN over TCP (see SplitListener).
 	HTTPTurn bool
+	// HTTPTLS says the HTTP port serves TLS (see SplitTLSListener): TURN on it is offered as turns: (TURN
+	// over TLS over TCP) instead of turn:, and a Host with no port means 443.
+	HTTPTLS bool
 	// External lists the stun:, turn: and turns: URLs of an external server sharing the credentials'
 	// secret (coturn's use-auth-secret); used when Server is nil.
 	External []string
@@ -81,6 +84,9 @@ func (p *ICE) Leave(id string) {
 // embedded lists the embedded server's URLs under the member's host name; none if the host is unusable.
 func (p *ICE) embedded(host, user, pass string) []iceServer {
 	name, httpPort, ok := urlHost(host)
+	if _, _, err := net.SplitHostPort(host); err != nil && p.HTTPTLS {
+		httpPort = "443"
+	}
 	if !ok {
 		return nil
 	}
@@ -90,7 +96,10 @@ func (p *ICE) embedded(host, user, pass string) []iceServer {
 		stun = append(stun, "stun:"+name+":"+strconv.Itoa(alt))
 	}
 	turn := []string{"turn:" + name + ":" + port + "?transport=udp", "turn:" + name + ":" + port + "?transport=tcp"}
-	if p.HTTPTurn && httpPort != port {
+	switch {
+	case p.HTTPTurn && p.HTTPTLS:
+		turn = append(turn, "turns:"+name+":"+httpPort+"?transport=tcp")
+	case p.HTTPTurn && httpPort != port:
 		turn = append(turn, "turn:"+name+":"+httpPort+"?transport=tcp")
 	}
 	return []iceServer{{URLs: stun}, {URLs: turn, Username: user, Credential: pass}}

@@ -149,3 +149,25 @@ func TestICEExternalAndOff(t *testing.T) {
 }
 
 func must(raw json.RawMessage, _ time.Time) json.RawMessage { return raw }
+
+// With TLS on the HTTP port, TURN there is offered as turns:, and a Host without a port means 443.
+func TestICEEmbeddedTLS(t *testing.T) {
+	s := startServer(t, Config{})
+	ice := &ICE{Credentials: s.cfg.Credentials, Server: s, HTTPTurn: true, HTTPTLS: true}
+	port := strconv.Itoa(s.Port())
+	for host, want := range map[string]string{
+		"lobby.example.org:3333": "turns:lobby.example.org:3333?transport=tcp",
+		"lobby.example.org":      "turns:lobby.example.org:443?transport=tcp",
+	} {
+		list := decodeServers(t, must(ice.Join("m1", host)))
+		wantTURN := []string{
+			"turn:lobby.example.org:" + port + "?transport=udp",
+			"turn:lobby.example.org:" + port + "?transport=tcp",
+			want,
+		}
+		if strings.Join(list[1].URLs, " ") != strings.Join(wantTURN, " ") {
+			t.Errorf("Host %s: TURN URLs %v, want %v", host, list[1].URLs, wantTURN)
+		}
+		ice.Leave("m1")
+	}
+}

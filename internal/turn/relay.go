@@ -86,8 +86,14 @@ type relayConn struct {
 	once sync.Once
 }
 
+// allow charges n bytes to the rates and counts them as relayed or dropped (Stats).
 func (c *relayConn) allow(n int) bool {
-	return c.m.rate.take(n) && c.s.total.take(n)
+	if c.m.rate.take(n) && c.s.total.take(n) {
+		c.s.relayed.Add(uint64(n))
+		return true
+	}
+	c.s.dropped.Add(uint64(n))
+	return false
 }
 
 // ReadFrom returns the next datagram from a peer that fits the rate.

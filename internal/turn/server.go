@@ -15,6 +15,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v4"
@@ -92,6 +93,12 @@ type Server struct {
 	tcpConns int // TURN-over-TCP connections open
 	total    *bucket
 	closed   bool
+
+	// Counters for Stats.
+	created atomic.Uint64 // relays opened
+	refused atomic.Uint64 // allocations refused for a quota
+	relayed atomic.Uint64 // bytes relayed, both ways
+	dropped atomic.Uint64 // bytes over a rate, dropped
 }
 
 // member is what the server keeps for one member that has allocated.
@@ -243,6 +250,26 @@ func (s *Server) Allocations() int {
 	return s.allocs
 }
 
+// Stats is a snapshot of a Server's counters, for metrics. The totals count from Listen on.
+type Stats struct {
+	Allocations        int    // relays open now
+	AllocationsCreated uint64 // relays opened
+	QuotaRefusals      uint64 // allocations refused by MaxAllocations or MaxMemberAllocations (486)
+	RelayedBytes       uint64 // payload bytes relayed between members and their peers, both ways
+	DroppedBytes       uint64 // payload bytes dropped for going over MemberRate or TotalRate
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Allocations:        s.Allocations(),
+		AllocationsCreated: s.created.Load(),
+		QuotaRefusals:      s.refused.Load(),
+		RelayedBytes:       s.relayed.Load(),
+		DroppedBytes:       s.dropped.Load(),
+	}
+}
+
 // ServeConn hands the server a TCP connection that opened with a STUN message on another listener (the HTTP
 // port; see SplitListener). The server owns it from now on.
 func (s *Server) ServeConn(c net.Conn) {
@@ -310,7 +337,11 @@ func (s *Server) quota(id, _ string, _ net.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, present := s.members[id]
-	return present && s.allocs < s.cfg.MaxAllocations && (m == nil || len(m.relays) < s.cfg.MaxMemberAllocations)
+	ok := present && s.allocs < s.cfg.MaxAllocations && (m == nil || len(m.relays) < s.cfg.MaxMemberAllocations)
+	if present && !ok {
+		s.refused.Add(1)
+	}
+	return ok
 }
 
 // reserve counts a new relay for member id.
@@ -321,9 +352,8 @@ func (s *Server) reserve(id string) (*member, error) {
 	switch {
 	case !present:
 		return nil, ErrNotMember
-	case s.allocs >= s.cfg.MaxAllocations:
-		return nil, ErrQuota
-	case m != nil && len(m.relays) >= s.cfg.MaxMemberAllocations:
+	case s.allocs >= s.cfg.MaxAllocations, m != nil && len(m.relays) >= s.cfg.MaxMemberAllocations:
+		s.refused.Add(1)
 		return nil, ErrQuota
 	}
 	if m == nil {
@@ -343,6 +373,7 @@ func (s *Server) track(id string, m *member, rc *relayConn) bool {
 		return false
 	}
 	m.relays[rc] = struct{}{}
+	s.created.Add(1)
 	return true
 }
 

@@ -1,7 +1,9 @@
 package turn
 
 import (
+	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -26,6 +28,8 @@ type split struct {
 	ln   net.Listener
 	turn func(net.Conn)
 	wait time.Duration
+	tls  *tls.Config  // nil: plain HTTP (SplitListener); else TLS first (SplitTLSListener)
+	log  *slog.Logger // TLS handshake failures; only with tls
 	http chan net.Conn
 	done chan struct{}
 	once sync.Once
@@ -65,6 +69,11 @@ func (s *split) classify(c net.Conn) {
 	if err == nil && b <= 0x01 {
 		s.turn(c)
 		return
+	}
+	if s.tls != nil {
+		if c = s.overTLS(c, err); c == nil {
+			return
+		}
 	}
 	select {
 	case s.http <- c:

@@ -15,6 +15,9 @@ const NETWORK = '@network';
 const PRIVATE_RE = /^p-[A-Za-z0-9_-]{16,62}$/;
 const NAME_KEY = 'p2plobby.name';
 const RELAY_KEY = 'p2plobby.relayOnly';
+const TOKEN_KEY = 'p2plobby.token';
+/** What a join token must look like to travel as a WebSocket subprotocol (a JWT always does). */
+const TOKEN_RE = /^[A-Za-z0-9._-]+$/;
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -75,10 +78,25 @@ translatePage();
 $('placeholder-text').replaceChildren(...tNodes('placeholder.text', { request: h('b', {}, t('action.request')) }));
 $('self').replaceChildren(...tNodes('self', { name: $('self-name') }));
 
+const token = takeToken();
 const initial = roomFromUrl();
+let startRoom = initial.room ?? NETWORK;
+if (token && startRoom === NETWORK && !new URLSearchParams(location.search).has('room')) {
+  // A join link without ?room=: the token's own room, when it does not admit the network's group.
+  const rooms = tokenRooms(token);
+  if (rooms.length && !rooms.includes('*') && !rooms.includes(NETWORK) && ROOM_RE.test(rooms[0])) {
+    startRoom = rooms[0];
+    history.replaceState(history.state, '', pageHref(rooms[0]) + location.hash);
+  }
+}
 const wsUrl = new URL('/ws', location.href);
 wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-const lobby = new Lobby({ url: wsUrl, room: initial.room ?? NETWORK, name: loadName(), relayOnly: load(RELAY_KEY) === '1' });
+const lobby = new Lobby({
+  url: wsUrl, room: startRoom, relayOnly: load(RELAY_KEY) === '1',
+  // With a token the server names us after it; a malformed one is sent as a placeholder, so the server
+  // refuses it like any bad token and the page says so.
+  ...(token ? { token: TOKEN_RE.test(token) ? token : 'malformed' } : { name: loadName() }),
+});
 
 /** Page state; exposed for debugging and tests. */
 const state = {
@@ -96,6 +114,48 @@ const state = {
   lastSelfName: '',
 };
 /** @type {any} */ (window).p2plobby = { lobby, state, select, joinRoom, group, limits: LOG_LIMITS };
+
+/**
+ * The join token of a link (`#token=…`, docs/protocol.md "Join tokens"): taken out of the address at once, so
+ * that a copied, shared or bookmarked address never carries it, and kept for this tab only (a reload joins
+ * again; another tab or a later visit needs the link again).
+ * @returns {string} the token, '' if none
+ */
+function takeToken() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fromLink = params.get('token');
+  if (fromLink === null) {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) ?? '';
+    } catch {
+      return '';
+    }
+  }
+  params.delete('token');
+  const rest = params.toString();
+  history.replaceState(history.state, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  try {
+    sessionStorage.setItem(TOKEN_KEY, fromLink);
+  } catch {
+    // storage blocked: a reload needs the link again
+  }
+  return fromLink;
+}
+
+/**
+ * The rooms a join token names, read without checking it (the server does): only to pick the room to open.
+ * @param {string} tok
+ * @returns {string[]}
+ */
+function tokenRooms(tok) {
+  try {
+    const part = tok.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const rooms = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '='))).rooms;
+    return typeof rooms === 'string' ? [rooms] : Array.isArray(rooms) ? rooms.filter((r) => typeof r === 'string') : [];
+  } catch {
+    return [];
+  }
+}
 
 /** @returns {string} the remembered name, or a new guest name */
 function loadName() {
@@ -447,7 +507,8 @@ lobby.on('status', (s) => {
 });
 lobby.on('self', (/** @type {{name: string, network: boolean}} */ s) => {
   const input = /** @type {HTMLInputElement} */ ($('name-input'));
-  if (document.activeElement !== input && lobby.name) input.value = lobby.name;
+  if (token) input.value = s.name; // the token's name: shown, not editable
+  else if (document.activeElement !== input && lobby.name) input.value = lobby.name;
   if (lobby.wantRoom === NETWORK) state.networkRooms = s.network;
   if (lobby.name && s.name !== lobby.name && s.name !== state.lastSelfName) {
     toast(t('self.renamedToast', { asked: lobby.name, name: s.name }));
@@ -512,6 +573,10 @@ lobby.on('error', (/** @type {{code: string, message: string}} */ e) => {
 // Header controls.
 const nameInput = /** @type {HTMLInputElement} */ ($('name-input'));
 nameInput.value = lobby.name;
+if (token) {
+  nameInput.readOnly = true;
+  nameInput.title = t('name.fixed');
+}
 nameInput.addEventListener('change', () => {
   const name = nameInput.value.trim().slice(0, 32);
   if (!name) {

@@ -140,7 +140,7 @@ async function checkStun(PC, urls, timeout) {
  * @returns {Promise<NetReport['turn'][number]>}
  */
 async function checkTurn(PC, t, timeout) {
-  const transport = /transport=tcp/.test(t.url) ? 'tcp' : t.url.startsWith('turns:') ? 'tls' : 'udp';
+  const transport = t.url.startsWith('turns:') ? 'tls' : /transport=tcp/.test(t.url) ? 'tcp' : 'udp';
   const pc = new PC({ iceServers: [{ urls: [t.url], username: t.username, credential: t.credential }], iceTransportPolicy: 'relay' });
   const start = performance.now();
   try {

@@ -17,6 +17,18 @@ export { readPath, describePath } from './path.js';
 export { netcheck } from './netcheck.js';
 
 /**
+ * The subprotocols that carry a join token: the server selects the plain one and never echoes the token.
+ * @param {string | undefined} token
+ * @returns {string[] | undefined}
+ */
+function tokenProtocols(token) {
+  if (!token) return undefined;
+  // A subprotocol is an HTTP token: a JWT (base64url parts joined by dots) always is one.
+  if (!/^[A-Za-z0-9._-]+$/.test(token)) throw new TypeError('p2plobby: the join token is not a JWT');
+  return ['p2plobby', `p2plobby.token.${token}`];
+}
+
+/**
  * @typedef {{id: string, name: string}} Member
  *
  * @typedef {object} LobbyOptions
@@ -26,6 +38,10 @@ export { netcheck } from './netcheck.js';
  *   groups off puts this member in its default room instead (see `network`)
  * @property {string} [name] display name shown to the others; the server makes it unique in the room
  *   ("Alice (2)"), see `selfName`
+ * @property {string} [token] join token, for a lobby that admits only members with one (docs/protocol.md, "Join
+ *   tokens"). It travels as the WebSocket subprotocol "p2plobby.token.TOKEN", never in the URL. The name the
+ *   others see is then the token's: `name` is ignored and setName is refused (`error` event, code `name-fixed`).
+ *   A refused token closes with code 4004 and no reconnect; see setToken
  * @property {number} [requestTimeout] ms a request waits for an answer before it is withdrawn (default 60000);
  *   see `requestTimeout`
  * @property {RTCConfiguration} [rtcConfig] extra RTCPeerConnection settings; ICE servers come from the server
@@ -86,7 +102,8 @@ export class Lobby extends Emitter {
     this.members = new Map();
     /** @type {Map<string, Peer>} connections and requests, by the other member's id */
     this.peers = new Map();
-    this.signaling = new Signaling({ url: this.#url(), WebSocket: opts.WebSocket, pingInterval: opts.pingInterval });
+    this.signaling = new Signaling({ url: this.#url(), WebSocket: opts.WebSocket, pingInterval: opts.pingInterval,
+      protocols: tokenProtocols(opts.token) });
     this.signaling.on('status', (s) => this.#onStatus(s));
     this.signaling.on('message', (m) => this.#onMessage(m));
   }
@@ -156,6 +173,16 @@ export class Lobby extends Emitter {
     this.network = false;
     this.signaling.opts.url = this.#url();
     this.#rejoin();
+  }
+
+  /**
+   * Replaces the join token for the next connection (after a refusal with close code 4004, e.g. code
+   * `token-expired`, get a new one from your backend, call this, then connect()). The open connection keeps
+   * going: a token is checked only when connecting.
+   * @param {string} token
+   */
+  setToken(token) {
+    this.signaling.opts.protocols = tokenProtocols(token);
   }
 
   /** Reconnects to the lobby server now, instead of waiting for the next attempt of the backoff. */
@@ -403,6 +430,11 @@ export class Lobby extends Emitter {
         this.#onRenamed(msg);
         return;
       case 'error': {
+        if (msg.code === 'name-fixed') {
+          // Our name comes from our join token: keep it.
+          this.pendingRename = null;
+          this.name = this.selfName;
+        }
         if (this.pendingRename !== null && msg.code === 'bad-message' && msg.toId === undefined) {
           // A server that does not know `rename`: take the name by rejoining, as before.
           this.renames = false;
@@ -412,6 +444,9 @@ export class Lobby extends Emitter {
         const p = typeof msg.toId === 'string' ? this.peers.get(msg.toId) : undefined;
         if (p && msg.code === 'unknown-target' && !p.ended && p.state !== 'connected') {
           p.close('left', `${p.label} is no longer in the room.`);
+        }
+        if (p && msg.code === 'request-limit' && !p.ended && p.state === 'requesting') {
+          p.close('closed', `${p.label} has too many requests waiting: try again later.`);
         }
         this.emit('error', { code: msg.code, message: msg.message, toId: msg.toId });
         return;

@@ -4,6 +4,7 @@ import { Emitter } from './emitter.js';
 import { IncomingTransfer, receiveOffer } from './incoming.js';
 import { OutgoingTransfer } from './outgoing.js';
 import { readPath } from './path.js';
+import { truncateUtf8 } from './sink.js';
 import { DEFAULT_CHUNK, MAX_CHUNK, chatTime, randomId, rateLimit } from './transfer.js';
 import { dtlsFingerprints, sasCommitment, sasNonce, validSasHex, verificationCode } from './verify.js';
 
@@ -11,6 +12,8 @@ import { dtlsFingerprints, sasCommitment, sasNonce, validSasHex, verificationCod
 const CONNECT_TIMEOUT_MS = 30000;
 /** How long the verification code's exchange may take once the control channel is open. */
 const SAS_TIMEOUT_MS = 15000;
+/** How old a stats report a browser may answer getStats with: Chromium keeps one for 50 ms (and a margin). */
+const STATS_CACHE_MS = 100;
 /** Chat text limit (docs/datachannel.md): 16 KiB of UTF-8. */
 const MAX_CHAT_BYTES = 16 << 10;
 
@@ -501,16 +504,25 @@ export class Peer extends Emitter {
    * @param {RTCPeerConnection} pc
    */
   #watchPath(pc) {
+    let reads = 0;
     const update = async () => {
+      const n = ++reads;
       const p = await readPath(pc);
-      if (!p || this.pc !== pc || JSON.stringify(p) === JSON.stringify(this.path)) return;
+      // Only the latest read counts: an earlier one may resolve after it, with the pair from before a switch.
+      if (n !== reads || !p || this.pc !== pc || JSON.stringify(p) === JSON.stringify(this.path)) return;
       this.path = p;
       this.emit('path', p);
     };
+    // Chromium answers getStats with the report it made up to 50 ms before (any caller's), so a read right after
+    // a switch may still show the old pair: read again once such a report has expired.
+    const changed = () => {
+      update();
+      setTimeout(update, STATS_CACHE_MS);
+    };
     const ice = /** @type {any} */ (pc.sctp?.transport)?.iceTransport;
-    if (ice && 'onselectedcandidatepairchange' in ice) ice.addEventListener('selectedcandidatepairchange', update);
-    pc.addEventListener('iceconnectionstatechange', update);
-    update();
+    if (ice && 'onselectedcandidatepairchange' in ice) ice.addEventListener('selectedcandidatepairchange', changed);
+    pc.addEventListener('iceconnectionstatechange', changed);
+    changed();
   }
 
   /** @param {any} msg */
@@ -526,7 +538,7 @@ export class Peer extends Emitter {
           if (rate.notice()) this.emit('limited', { kind: 'chat', reason: 'Messages arrive too fast: some were dropped.' });
           break;
         }
-        const text = msg.text.slice(0, MAX_CHAT_BYTES);
+        const text = truncateUtf8(msg.text, MAX_CHAT_BYTES); // bytes of UTF-8, not UTF-16 units (found by e2e TestSDKFuzz)
         this.emit('chat', { id: String(msg.id ?? '').slice(0, 64), text, ts: chatTime(msg.ts), self: false });
         break;
       }

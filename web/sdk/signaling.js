@@ -3,12 +3,13 @@
 import { Emitter } from './emitter.js';
 
 /** Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes"). */
-const FATAL_CLOSE = new Set([1002, 1007, 1009, 4002]);
+const FATAL_CLOSE = new Set([1002, 1007, 1009, 4002, 4004]);
 
 /**
  * @typedef {object} SignalingOptions
  * @property {string | URL} url full WebSocket URL, including ?room=&name=
  * @property {typeof WebSocket} [WebSocket] constructor to use; default globalThis.WebSocket
+ * @property {string[]} [protocols] WebSocket subprotocols to offer (a join token travels as one); default none
  * @property {number} [pingInterval] ms between {"kind":"ping"}; default 15000. The socket is declared dead
  *   when nothing at all arrived for two intervals.
  * @property {number} [minBackoff] first reconnect delay in ms; default 500
@@ -47,7 +48,8 @@ export class Signaling extends Emitter {
     this.#drop();
     this.#setStatus(this.attempt ? 'reconnecting' : 'connecting');
     const WS = this.opts.WebSocket || globalThis.WebSocket;
-    const ws = new WS(String(this.opts.url));
+    const protocols = this.opts.protocols;
+    const ws = protocols?.length ? new WS(String(this.opts.url), protocols) : new WS(String(this.opts.url));
     this.ws = ws;
     ws.onopen = () => {
       this.lastRecv = Date.now();

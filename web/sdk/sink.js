@@ -173,12 +173,12 @@ function utf8Length(s) {
 }
 
 /**
- * The longest prefix of s, whole code points, of at most n bytes of UTF-8.
+ * The longest prefix of s, whole code points, of at most n bytes of UTF-8 (names here; chat text in peer.js).
  * @param {string} s
  * @param {number} n
  * @returns {string}
  */
-function truncateUtf8(s, n) {
+export function truncateUtf8(s, n) {
   let bytes = 0;
   let end = 0;
   for (const c of s) {
