@@ -235,6 +235,13 @@ func (c *Conn) readControl() {
 			buf = make([]byte, ctrlBuffer) // an idle connection keeps 16 KiB, not 256
 		}
 		if err != nil {
+			// An offer whose fields have the wrong types is still an offer: decline it, or its sender waits for
+			// an answer forever. (Unmarshal fills in what fits, so t and tid are known.)
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) && m.T == tFiles {
+				m.Files = nil
+				c.proposed(&m)
+			}
 			c.log.Debug("ignoring a malformed control message", "err", err)
 			continue
 		}

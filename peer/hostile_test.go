@@ -6,6 +6,7 @@ package peer
 import (
 	"context"
 	"crypto/sha512"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,28 @@ func TestOfferOfTooManyFilesDeclined(t *testing.T) {
 	select {
 	case tr := <-cb.Transfers():
 		t.Fatalf("the receiver was handed an offer of %d files", len(tr.Files))
+	default:
+	}
+}
+
+// An offer with a field of the wrong type (a size of 1.5 bytes) is declined as malformed, as the SDK does, so
+// that its sender does not wait forever; it never reaches the application.
+func TestOfferOfWrongTypesDeclined(t *testing.T) {
+	const tid = "0123456789abcdef"
+	c, ch := fuzzConn(false, []fuzzMsg{{data: []byte(`{"t":"files","tid":"` + tid + `","files":[{"name":"a","size":1.5}]}`), text: true}})
+	c.readControl()
+	if len(ch.sent) != 1 {
+		t.Fatalf("answered %d messages, want one decline: %q", len(ch.sent), ch.sent)
+	}
+	var m ctrlMsg
+	if err := json.Unmarshal(ch.sent[0], &m); err != nil || m.T != tDecline || m.TID != tid || m.Reason != "malformed offer" {
+		t.Fatalf("answered %s, want a decline of %s as a malformed offer", ch.sent[0], tid)
+	}
+	select {
+	case tr, ok := <-c.Transfers(): // closed once the reader has ended
+		if ok {
+			t.Fatalf("the application was handed the offer %v", tr.Files)
+		}
 	default:
 	}
 }

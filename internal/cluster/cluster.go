@@ -26,6 +26,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/p2plobby/p2plobby/internal/cluster/wire"
 	"github.com/p2plobby/p2plobby/internal/hub"
 )
 
@@ -248,7 +249,7 @@ func (b *Bus) Shutdown() {
 	}
 	b.closing = true
 	b.mu.Unlock()
-	b.publish(b.subj.heartbeat(), "", &message{kind: kindBye, node: b.id})
+	b.publish(b.subj.heartbeat(), "", &wire.Message{Kind: wire.KindBye, Node: b.id})
 	b.out.close() // the sender publishes what is queued, the goodbye last, and stops
 	close(b.stop)
 	b.done.Wait()
@@ -290,7 +291,7 @@ func (b *Bus) queueOp(f func()) {
 
 // Publish implements hub.Bus.
 func (b *Bus) Publish(room string, ev hub.Event) {
-	b.publish(b.subj.room(room), "", &message{kind: kindEvent, node: b.id, room: room, ev: ev})
+	b.publish(b.subj.room(room), "", &wire.Message{Kind: wire.KindEvent, Node: b.id, Room: room, Event: ev})
 }
 
 // Relay implements hub.Bus. A relay must never vanish silently, so it is bounced (unknown-target for its
@@ -333,7 +334,7 @@ func (b *Bus) sendRelay(node string, r sentRelay) {
 		p.sent = append(p.sent, r)
 	}
 	b.publish(b.subj.node(node), b.subj.bounceReply(b.id, node, r.seq),
-		&message{kind: kindRelay, node: b.id, room: r.room, from: r.from, to: r.to, stream: r.stream, rseq: r.rseq, frame: r.frame})
+		&wire.Message{Kind: wire.KindRelay, Node: b.id, Room: r.room, From: r.from, To: r.to, Stream: r.stream, Seq: r.rseq, Frame: r.frame})
 }
 
 // forget drops the n oldest sent relays.
@@ -365,8 +366,8 @@ func (b *Bus) retryHeld() {
 	}
 }
 
-func (b *Bus) publish(subject, reply string, m *message) {
-	if !b.out.push(outMsg{subject: subject, reply: reply, data: m.encode()}) {
+func (b *Bus) publish(subject, reply string, m *wire.Message) {
+	if !b.out.push(outMsg{subject: subject, reply: reply, data: m.Encode()}) {
 		b.lost("outbound queue over its limit")
 	}
 }
@@ -403,7 +404,7 @@ func (b *Bus) open(room string, ready func()) {
 	// The subscription was written to the connection before these requests, so the other nodes answer after
 	// their NATS servers know of it: every event after an answer reaches this node.
 	for _, id := range nodes {
-		b.publish(b.subj.node(id), "", &message{kind: kindSyncReq, node: b.id, rooms: []string{room}})
+		b.publish(b.subj.node(id), "", &wire.Message{Kind: wire.KindSyncReq, Node: b.id, Rooms: []string{room}})
 	}
 }
 
@@ -452,10 +453,10 @@ func (b *Bus) receive() {
 				rooms, nodes = b.openRooms(), b.liveNodes()
 			}
 			b.mu.Unlock()
-			b.publish(b.subj.heartbeat(), "", &message{kind: kindHeartbeat, node: b.id, gen: gen})
+			b.publish(b.subj.heartbeat(), "", &wire.Message{Kind: wire.KindHeartbeat, Node: b.id, Gen: gen})
 			if len(rooms) > 0 {
 				for _, id := range nodes {
-					b.publish(b.subj.node(id), "", &message{kind: kindSyncReq, node: b.id, rooms: rooms})
+					b.publish(b.subj.node(id), "", &wire.Message{Kind: wire.KindSyncReq, Node: b.id, Rooms: rooms})
 				}
 			}
 		case <-check.C:
@@ -474,56 +475,56 @@ func (b *Bus) handle(msg *nats.Msg) {
 		b.noResponders(msg)
 		return
 	}
-	m, err := decode(msg.Data)
-	if err != nil || m.node == b.id {
+	m, err := wire.Decode(msg.Data)
+	if err != nil || m.Node == b.id {
 		b.log.Warn("cluster message dropped", "subject", msg.Subject, "err", err)
 		return
 	}
-	if m.kind == kindBye {
+	if m.Kind == wire.KindBye {
 		b.mu.Lock()
-		_, known := b.nodes[m.node]
-		delete(b.nodes, m.node)
+		_, known := b.nodes[m.Node]
+		delete(b.nodes, m.Node)
 		b.mu.Unlock()
 		if known {
-			b.log.Info("node left the cluster", "peer", m.node)
+			b.log.Info("node left the cluster", "peer", m.Node)
 		}
-		delete(b.streams, m.node)
-		b.local.DropNode(m.node)
+		delete(b.streams, m.Node)
+		b.local.DropNode(m.Node)
 		return
 	}
-	b.seen(m.node, m.kind, m.gen)
-	switch m.kind {
-	case kindEvent:
-		b.local.Apply(m.room, m.node, m.ev)
-	case kindRelay:
+	b.seen(m.Node, m.Kind, m.Gen)
+	switch m.Kind {
+	case wire.KindEvent:
+		b.local.Apply(m.Room, m.Node, m.Event)
+	case wire.KindRelay:
 		b.inOrder(m)
-	case kindBounce:
-		b.local.Bounce(m.room, m.from, m.to)
-	case kindSyncReq:
-		for _, room := range m.rooms {
-			b.answerSync(m.node, room)
+	case wire.KindBounce:
+		b.local.Bounce(m.Room, m.From, m.To)
+	case wire.KindSyncReq:
+		for _, room := range m.Rooms {
+			b.answerSync(m.Node, room)
 		}
-	case kindSyncResp:
+	case wire.KindSyncResp:
 		b.syncAnswer(m)
-	case kindHello:
+	case wire.KindHello:
 		b.mu.Lock()
 		gen := b.gen
 		b.mu.Unlock()
-		b.publish(b.subj.heartbeat(), "", &message{kind: kindHeartbeat, node: b.id, gen: gen})
+		b.publish(b.subj.heartbeat(), "", &wire.Message{Kind: wire.KindHeartbeat, Node: b.id, Gen: gen})
 	}
 }
 
 // deliver passes a relay to the hub.
-func (b *Bus) deliver(m *message) {
-	d := b.local.Deliver(m.room, m.node, m.from, m.to, m.frame)
+func (b *Bus) deliver(m *wire.Message) {
+	d := b.local.Deliver(m.Room, m.Node, m.From, m.To, m.Frame)
 	if d == hub.Delivered {
 		return
 	}
-	b.publish(b.subj.node(m.node), "", &message{kind: kindBounce, node: b.id, room: m.room, from: m.from, to: m.to})
+	b.publish(b.subj.node(m.Node), "", &wire.Message{Kind: wire.KindBounce, Node: b.id, Room: m.Room, From: m.From, To: m.To})
 	if d == hub.UnknownSender {
 		// This node missed the sender's join: the relay bounced rather than come from someone its member
 		// cannot see, and the room is resynced with that node.
-		b.publish(b.subj.node(m.node), "", &message{kind: kindSyncReq, node: b.id, rooms: []string{m.room}})
+		b.publish(b.subj.node(m.Node), "", &wire.Message{Kind: wire.KindSyncReq, Node: b.id, Rooms: []string{m.Room}})
 	}
 }
 
@@ -533,26 +534,26 @@ func (b *Bus) deliver(m *message) {
 // a NATS server that died never comes).
 type inStream struct {
 	stream uint64
-	next   uint64              // the rseq to deliver next
-	held   map[uint64]*message // relays behind a gap
-	since  time.Time           // when the gap was found
+	next   uint64                   // the rseq to deliver next
+	held   map[uint64]*wire.Message // relays behind a gap
+	since  time.Time                // when the gap was found
 }
 
 // inOrder delivers relay m in its stream's order. Called by the receive goroutine only.
-func (b *Bus) inOrder(m *message) {
-	if m.rseq == 0 {
+func (b *Bus) inOrder(m *wire.Message) {
+	if m.Seq == 0 {
 		b.deliver(m)
 		return
 	}
-	s := b.streams[m.node]
-	if s == nil || s.stream != m.stream {
-		s = &inStream{stream: m.stream, next: m.rseq}
-		b.streams[m.node] = s
+	s := b.streams[m.Node]
+	if s == nil || s.stream != m.Stream {
+		s = &inStream{stream: m.Stream, next: m.Seq}
+		b.streams[m.Node] = s
 	}
 	switch {
-	case m.rseq < s.next: // late: its gap was given up
+	case m.Seq < s.next: // late: its gap was given up
 		b.deliver(m)
-	case m.rseq == s.next:
+	case m.Seq == s.next:
 		b.deliver(m)
 		s.next++
 		for len(s.held) > 0 {
@@ -569,12 +570,12 @@ func (b *Bus) inOrder(m *message) {
 		}
 	default:
 		if s.held == nil {
-			s.held = map[uint64]*message{}
+			s.held = map[uint64]*wire.Message{}
 		}
 		if len(s.held) == 0 {
 			s.since = time.Now()
 		}
-		s.held[m.rseq] = m
+		s.held[m.Seq] = m
 		if len(s.held) > maxReorder {
 			b.skipGap(s)
 		}
@@ -607,7 +608,7 @@ func (b *Bus) answerSync(node, room string) {
 		for {
 			part := ms[:min(len(ms), syncPart)]
 			ms = ms[len(part):]
-			b.publish(b.subj.node(node), "", &message{kind: kindSyncResp, node: b.id, room: room, members: part, more: len(ms) > 0})
+			b.publish(b.subj.node(node), "", &wire.Message{Kind: wire.KindSyncResp, Node: b.id, Room: room, Members: part, More: len(ms) > 0})
 			if len(ms) == 0 {
 				return
 			}
@@ -616,27 +617,27 @@ func (b *Bus) answerSync(node, room string) {
 }
 
 // syncAnswer applies (the last part of) another node's members of a room.
-func (b *Bus) syncAnswer(m *message) {
+func (b *Bus) syncAnswer(m *wire.Message) {
 	b.mu.Lock()
-	p := b.nodes[m.node]
+	p := b.nodes[m.Node]
 	var members []hub.Remote
 	if p != nil {
 		if p.parts == nil {
 			p.parts = map[string][]hub.Remote{}
 		}
-		members = append(p.parts[m.room], m.members...)
-		if m.more {
-			p.parts[m.room] = members
+		members = append(p.parts[m.Room], m.Members...)
+		if m.More {
+			p.parts[m.Room] = members
 			b.mu.Unlock()
 			return
 		}
-		delete(p.parts, m.room)
+		delete(p.parts, m.Room)
 	}
 	b.mu.Unlock()
-	b.local.SetRemote(m.room, m.node, members)
+	b.local.SetRemote(m.Room, m.Node, members)
 	b.mu.Lock()
-	if r := b.rooms[m.room]; r != nil && r.waiting[m.node] {
-		delete(r.waiting, m.node)
+	if r := b.rooms[m.Room]; r != nil && r.waiting[m.Node] {
+		delete(r.waiting, m.Node)
 		if len(r.waiting) == 0 {
 			r.finish()
 		}
@@ -646,7 +647,7 @@ func (b *Bus) syncAnswer(m *message) {
 
 // seen records a message from node: a node not known, or known in an earlier generation, may have missed
 // this node's messages or sent some this node missed, so every open room is resynced with it.
-func (b *Bus) seen(node string, k kind, gen uint64) {
+func (b *Bus) seen(node string, k wire.Kind, gen uint64) {
 	b.mu.Lock()
 	p := b.nodes[node]
 	resync := false
@@ -657,12 +658,12 @@ func (b *Bus) seen(node string, k kind, gen uint64) {
 		b.nodes[node] = p
 		resync = true
 		b.log.Info("node joined the cluster", "peer", node)
-	case (k == kindHeartbeat || k == kindHello) && gen != p.gen:
+	case (k == wire.KindHeartbeat || k == wire.KindHello) && gen != p.gen:
 		p.gen = gen
 		resync = true
 	}
 	p.lastSeen = time.Now()
-	if k == kindHeartbeat {
+	if k == wire.KindHeartbeat {
 		// Relays sent a heartbeat period before the node was last heard from reached it (or bounced).
 		cut := p.lastSeen.Add(-b.cfg.Heartbeat)
 		i := 0
@@ -677,7 +678,7 @@ func (b *Bus) seen(node string, k kind, gen uint64) {
 	}
 	b.mu.Unlock()
 	if len(rooms) > 0 {
-		b.publish(b.subj.node(node), "", &message{kind: kindSyncReq, node: b.id, rooms: rooms})
+		b.publish(b.subj.node(node), "", &wire.Message{Kind: wire.KindSyncReq, Node: b.id, Rooms: rooms})
 	}
 }
 
@@ -779,10 +780,10 @@ func (b *Bus) onConnect(nc *nats.Conn, what string) {
 	b.log.Info("cluster "+what, "url", nc.ConnectedUrlRedacted())
 	// Say hello (every node answers with a heartbeat) and, as messages may have been lost both ways while
 	// disconnected, resync with every node known; the new generation makes the others resync with this one.
-	b.publish(b.subj.heartbeat(), "", &message{kind: kindHello, node: b.id, gen: gen})
+	b.publish(b.subj.heartbeat(), "", &wire.Message{Kind: wire.KindHello, Node: b.id, Gen: gen})
 	if len(rooms) > 0 {
 		for _, id := range nodes {
-			b.publish(b.subj.node(id), "", &message{kind: kindSyncReq, node: b.id, rooms: rooms})
+			b.publish(b.subj.node(id), "", &wire.Message{Kind: wire.KindSyncReq, Node: b.id, Rooms: rooms})
 		}
 	}
 }

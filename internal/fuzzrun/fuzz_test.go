@@ -113,7 +113,9 @@ func TestFuzzBriefly(t *testing.T) {
 	for _, tg := range targets(t, root) {
 		ok := t.Run(strings.ReplaceAll(tg.dir, "/", "_")+"/"+tg.name, func(t *testing.T) {
 			// The minimizing of new inputs is cut short: a brief run is for finding crashes, not for corpus work.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			// The cap is generous: on a cold build cache, and beside the rest of the suite on two cores, the first
+			// target of a package waits for an instrumented build of everything it imports.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+tg.name+"$", "-fuzztime", fuzztime,
 				"-fuzzminimizetime", "100x", "-parallel", "1", "./"+tg.dir)
