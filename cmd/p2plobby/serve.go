@@ -54,6 +54,7 @@ type serveConfig struct {
 	tls             tlsConfig
 	auth            authConfig
 	metrics         metricsConfig
+	peerJS          peerJSConfig
 }
 
 func (cfg *serveConfig) flags(fs *flag.FlagSet) {
@@ -83,6 +84,7 @@ func (cfg *serveConfig) flags(fs *flag.FlagSet) {
 	cfg.tls.flags(fs)
 	cfg.auth.flags(fs)
 	cfg.metrics.flags(fs)
+	cfg.peerJS.flags(fs)
 }
 
 // iceServersJSON turns the --ice-servers value into the JSON array sent to clients (nil when empty).
@@ -179,6 +181,10 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		c.errorf("%v\n", err)
 		return 2
 	}
+	if err := cfg.peerJS.validate(); err != nil {
+		c.errorf("%v\n", err)
+		return 2
+	}
 	var origins []string
 	for _, o := range strings.Split(cfg.allowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -256,6 +262,7 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		Limits:         cfg.limits.hub(),
 		Logger:         log,
 		Observer:       ms.hubObserver(),
+		Realm:          cfg.peerJS.realm(),
 	}
 	if bus != nil {
 		hcfg.Bus = bus // a nil *cluster.Bus in the interface would not be nil
@@ -293,6 +300,7 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		Auth:           verifier,
 		Logger:         log,
 		Observer:       ms.transportObserver(),
+		PeerJS:         cfg.peerJS.transport(),
 	})
 	hs := &http.Server{
 		Handler:           srv,

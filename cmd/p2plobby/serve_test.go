@@ -65,6 +65,12 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{nil, []string{"--turn-host", "http://x/"}},
 		{nil, []string{"--recv-rate", "-1"}},                      // 0 turns a limit off; negative is a mistake
 		{map[string]string{"P2PLOBBY_HEADER_TIMEOUT": "0s"}, nil}, // a timeout must be positive
+		{nil, []string{"--peerjs-path", "peerjs"}},                // a path starts with /
+		{nil, []string{"--peerjs-path", "/ws"}},                   // the lobby's own
+		{nil, []string{"--peerjs-key", "a key"}},
+		{nil, []string{"--peerjs-key", " , "}},
+		{map[string]string{"P2PLOBBY_PEERJS_EXPIRE_TIMEOUT": "0s"}, nil},
+		{nil, []string{"--peerjs-concurrent-limit", "-1"}},
 	} {
 		if code, out := runCLI(t, tc.env, append([]string{"serve"}, tc.args...)...); code != 2 {
 			t.Errorf("%v %v: exit %d, want 2\n%s", tc.env, tc.args, code, out)

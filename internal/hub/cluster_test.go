@@ -67,6 +67,9 @@ func (n *memNode) sync(o *memNode, room string) {
 	})
 }
 
+// NodeID tells the hub its node's id, as cluster.Bus does.
+func (n *memNode) NodeID() string { return n.id }
+
 func (n *memNode) Close(room string) {
 	n.c.mu.Lock()
 	delete(n.open, room)

@@ -12,6 +12,9 @@
 // Names are unique within a room (a taken name is numbered, "Alice (2)") and can change without leaving
 // (Member.Rename): the renamed event goes through the room's log like joins and leaves, and a snapshot
 // reports names as of its start.
+//
+// A realm (realm.go) is a room for PeerJS clients: ids chosen by the clients, no presence events, and relays
+// to ids not yet connected kept for a while.
 package hub
 
 import (
@@ -74,6 +77,8 @@ type Config struct {
 	Limits Limits
 	// Observer counts errors and relays for metrics; nil counts nothing.
 	Observer Observer
+	// Realm tunes PeerJS realms (realm.go).
+	Realm RealmConfig
 }
 
 // DefaultMaxQueue is the default Config.MaxQueue.
@@ -142,35 +147,9 @@ func (h *Hub) join(roomName string, network bool, name string, conn Conn) (*Memb
 		key = "@" + roomName
 	}
 
-	h.mu.Lock()
-	if h.cfg.MaxMembers > 0 && h.members >= h.cfg.MaxMembers {
-		h.mu.Unlock()
-		return nil, ErrServerFull
-	}
-	r := h.rooms[key]
-	if r == nil {
-		r = newRoom(h, roomName, key, network)
-		h.rooms[key] = r
-		if h.cfg.Bus != nil {
-			ready := make(chan struct{})
-			var once sync.Once
-			r.ready = ready
-			h.cfg.Bus.Open(key, func() { once.Do(func() { close(ready) }) })
-		}
-	}
-	if h.cfg.MaxRoomMembers > 0 && r.refs+int(r.remotes.Load()) >= h.cfg.MaxRoomMembers {
-		h.mu.Unlock()
-		return nil, ErrRoomFull
-	}
-	if !h.allowJoin(r) {
-		h.mu.Unlock()
-		return nil, ErrRoomBusy
-	}
-	r.refs++ // counted under h.mu so the room cannot be deleted while we join it
-	h.members++
-	h.mu.Unlock()
-	if r.ready != nil {
-		<-r.ready // the room's members on other nodes are loaded: the snapshot will hold them
+	r, err := h.enter(roomName, key, network, false)
+	if err != nil {
+		return nil, err
 	}
 
 	id := protocol.NewID()
@@ -199,6 +178,51 @@ func (h *Hub) join(roomName string, network bool, name string, conn Conn) (*Memb
 	return m, nil
 }
 
+// enter counts a member joining the room (or realm) with key against the hub's limits, opening the room if
+// needed, and waits until the room's members on other nodes are loaded, so that the snapshot holds them. The
+// caller must release the room once the member leaves, or if it does not join after all.
+func (h *Hub) enter(name, key string, network, realm bool) (*room, error) {
+	h.mu.Lock()
+	if h.cfg.MaxMembers > 0 && h.members >= h.cfg.MaxMembers {
+		h.mu.Unlock()
+		return nil, ErrServerFull
+	}
+	r := h.rooms[key]
+	if r == nil {
+		r = h.openRoom(name, key, network, realm)
+	}
+	if !realm && h.cfg.MaxRoomMembers > 0 && r.refs+int(r.remotes.Load()) >= h.cfg.MaxRoomMembers {
+		h.mu.Unlock()
+		return nil, ErrRoomFull
+	}
+	if !h.allowJoin(r) {
+		h.mu.Unlock()
+		return nil, ErrRoomBusy
+	}
+	r.refs++ // counted under h.mu so the room cannot be deleted while we join it
+	h.members++
+	h.mu.Unlock()
+	if r.ready != nil {
+		<-r.ready
+	}
+	return r, nil
+}
+
+// openRoom creates the room with key and, in a cluster, has the bus load its members on other nodes (joins
+// wait for r.ready). Called with h.mu held.
+func (h *Hub) openRoom(name, key string, network, realm bool) *room {
+	r := newRoom(h, name, key, network)
+	r.realm = realm
+	h.rooms[key] = r
+	if h.cfg.Bus != nil {
+		ready := make(chan struct{})
+		var once sync.Once
+		r.ready = ready
+		h.cfg.Bus.Open(key, func() { once.Do(func() { close(ready) }) })
+	}
+	return r
+}
+
 // Stats is a point-in-time summary of the hub.
 type Stats struct {
 	Rooms   int
@@ -213,10 +237,16 @@ func (h *Hub) Stats() Stats {
 }
 
 // release drops a departed member's hold on its room and deletes the room once it is empty.
-func (h *Hub) release(r *room) {
+func (h *Hub) release(r *room) { h.releaseN(r, 1) }
+
+// releaseN is release for n members.
+func (h *Hub) releaseN(r *room, n int) {
+	if n == 0 {
+		return
+	}
 	h.mu.Lock()
-	r.refs--
-	h.members--
+	r.refs -= n
+	h.members -= n
 	if r.refs == 0 {
 		delete(h.rooms, r.key)
 		if h.cfg.Bus != nil {

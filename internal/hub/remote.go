@@ -32,16 +32,23 @@ func (h *Hub) Apply(room, node string, ev Event) {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	released := 0
 	switch ev.Kind {
 	case Joined, Renamed:
-		r.claim(node, ev.ID, ev.Name)
+		released = r.claim(node, ev.ID, ev.Name)
 	case Left:
 		if m := r.members[ev.ID]; m != nil && m.node == node {
 			r.removeRemote(m)
+			if r.realm {
+				r.promote(ev.ID)
+			}
+		} else if r.realm {
+			r.dropRival(ev.ID, node)
 		}
 	}
 	r.settleWaiting()
+	r.mu.Unlock()
+	h.releaseN(r, released)
 }
 
 // SetRemote makes node's members in the room exactly members (a resync): members missing from it leave,
@@ -52,11 +59,13 @@ func (h *Hub) SetRemote(room, node string, members []Remote) {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.setRemote(node, members)
+	released := r.setRemote(node, members)
+	r.mu.Unlock()
+	h.releaseN(r, released)
 }
 
-func (r *room) setRemote(node string, members []Remote) {
+// setRemote reports how many local members of a realm it took out (see claim). Called with r.mu held.
+func (r *room) setRemote(node string, members []Remote) (released int) {
 	keep := make(map[string]bool, len(members))
 	for _, rm := range members {
 		keep[rm.ID] = true
@@ -68,13 +77,26 @@ func (r *room) setRemote(node string, members []Remote) {
 		}
 	}
 	slices.SortFunc(gone, func(a, b *Member) int { return strings.Compare(a.id, b.id) }) // same steps everywhere
+	if r.realm {
+		for id := range r.rivals {
+			if !keep[id] {
+				r.dropRival(id, node) // deleting the current key while ranging over a map is safe
+			}
+		}
+	}
 	for _, m := range gone {
 		r.removeRemote(m)
 	}
+	if r.realm {
+		for _, m := range gone {
+			r.promote(m.id)
+		}
+	}
 	for _, rm := range members {
-		r.claim(node, rm.ID, rm.Name)
+		released += r.claim(node, rm.ID, rm.Name)
 	}
 	r.settleWaiting()
+	return released
 }
 
 // DropNode removes every member of node from every room: the node is gone or cut off.
@@ -147,7 +169,11 @@ func (h *Hub) Bounce(room, fromID, toID string) {
 	r.mu.Unlock()
 	if m != nil && m.node == "" {
 		h.obs.Relay(RouteBounced)
-		m.Send(unknownTarget(toID))
+		if r.realm {
+			m.Send(h.cfg.Realm.Expired(toID, fromID))
+		} else {
+			m.Send(unknownTarget(toID))
+		}
 	}
 }
 
@@ -167,7 +193,9 @@ func (h *Hub) LocalMembers(room string, fn func([]Remote)) {
 	defer r.mu.Unlock()
 	out := make([]Remote, 0, len(r.list))
 	for _, m := range r.list {
-		if !m.left {
+		if !m.left && r.realm {
+			out = append(out, Remote{ID: m.id, Name: m.realmClaim()})
+		} else if !m.left {
 			out = append(out, Remote{ID: m.id, Name: m.name})
 		}
 	}
@@ -175,8 +203,12 @@ func (h *Hub) LocalMembers(room string, fn func([]Remote)) {
 }
 
 // claim records that node says its member id is in the room, named name, and shows that as far as names
-// allow. Called with r.mu held.
-func (r *room) claim(node, id, name string) {
+// allow. In a realm name is the member's secret (claimRealm), and a local member can lose its id: claim
+// reports how many did, for the caller to release once the room is unlocked. Called with r.mu held.
+func (r *room) claim(node, id, name string) (released int) {
+	if r.realm {
+		return r.claimRealm(node, id, name)
+	}
 	name = protocol.CleanName(name) // another node is trusted, but its names are kept as clean as ours
 	m := r.members[id]
 	if m == nil {
@@ -184,12 +216,13 @@ func (r *room) claim(node, id, name string) {
 		r.members[id] = m
 		r.remotes.Add(1)
 	} else if m.node != node {
-		return // an id is one node's; a clash of random ids is not worth more than ignoring it
+		return 0 // an id is one node's; a clash of random ids is not worth more than ignoring it
 	}
 	m.want = name
 	if !r.settle(m) {
 		r.wait(m)
 	}
+	return 0
 }
 
 // settle shows remote member m under its claimed name, or renames it to that name, unless a shown member

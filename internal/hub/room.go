@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/p2plobby/p2plobby/internal/protocol"
 )
@@ -31,6 +32,7 @@ type room struct {
 	name    string
 	key     string // in Hub.rooms: the name, or "@" + name for a same-network group
 	network bool   // a same-network group (Hub.JoinNetwork), kept apart from the named room of the same name
+	realm   bool   // a PeerJS realm (realm.go): ids chosen by members, no presence events
 	refs    int    // members joined or joining; guarded by Hub.mu
 	joins   bucket // Limits.JoinRate; guarded by Hub.mu
 
@@ -50,6 +52,10 @@ type room struct {
 	kept    int       // renames kept in all
 	pruneAt int       // prune kept renames once kept reaches this
 	waiting []*Member // remote members whose claimed name clashes: hidden, or shown under an older name
+
+	parked    map[string][]parkedRelay // a realm's relays waiting for ids that are not connected, by id
+	rivals    map[string][]*Member     // a realm's claims of other nodes that lost to the holder of their id, by id
+	parkTimer *time.Timer              // runs expireParked while relays are parked
 }
 
 func newRoom(h *Hub, name, key string, network bool) *room {
@@ -93,7 +99,13 @@ func (r *room) show(m *Member) {
 func (r *room) leave(m *Member) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.leaveLocked(m)
+	if !r.leaveLocked(m) {
+		return false
+	}
+	if r.realm {
+		r.promote(m.id) // a claim of another node that lost to m now holds the id
+	}
+	return true
 }
 
 func (r *room) leaveLocked(m *Member) bool {
@@ -121,6 +133,9 @@ func (r *room) leaveLocked(m *Member) bool {
 	}
 	delete(r.members, m.id)
 	m.forgetRequests()
+	if r.realm {
+		r.dropParked(m)
+	}
 	r.publish(protocol.Disconnected(m.id))
 	if r.bus != nil && m.node == "" {
 		r.bus.Publish(r.key, Event{Kind: Left, ID: m.id})
@@ -263,6 +278,9 @@ func (r *room) dropRenames() {
 
 // publish appends an event for every member and wakes their writers. Called with r.mu held.
 func (r *room) publish(frame []byte) {
+	if r.realm {
+		return // nobody in a realm is told who comes and goes
+	}
 	t := r.tail
 	if t.n == chunkSize {
 		t.next = &chunk{seq: r.seq}

@@ -99,6 +99,7 @@ var payloadFields = [...]string{"offer", "answer", "candidate"}
 type fields struct {
 	kind, toID, sid, name json.RawMessage
 	payload               [len(payloadFields)]json.RawMessage
+	pj                    peerJSFields // the members of a PeerJS message (peerjs.go); the lobby's Decode ignores them
 }
 
 func isNull(raw []byte) bool { return string(raw) == "null" }
@@ -149,6 +150,12 @@ func (f *fields) slot(key []byte) *json.RawMessage {
 		return &f.payload[1]
 	case "candidate":
 		return &f.payload[2]
+	case "type":
+		return &f.pj.typ
+	case "dst":
+		return &f.pj.dst
+	case "payload":
+		return &f.pj.payload
 	}
 	return nil
 }

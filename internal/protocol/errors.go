@@ -53,6 +53,14 @@ const (
 	CloseBusy = 4005 // too many new connections or joins at once: retry after a short pause
 )
 
+// PeerJS (docs/peerjs.md): a notice for a relay that could not wait, and the closes of PeerJS connections.
+const (
+	CodeWaitingLimit = "waiting-limit" // the sender has too many messages waiting for ids not connected; dropped
+
+	CloseReplaced    = 4006 // the id was taken over: by the same client reconnected, or in a clash between nodes
+	CloseNoHeartbeat = 4007 // no HEARTBEAT within the alive timeout
+)
+
 // Error is a refusal sent to a client. Code is one of the Code constants; Message is for humans.
 // ToID names the relay target the error is about, if any.
 type Error struct {

@@ -39,13 +39,9 @@ func (s *Server) admit(r *http.Request, room string) (*auth.Identity, *protocol.
 		}
 		return nil, &protocol.Error{Code: protocol.CodeTokenMissing, Message: msg}
 	}
-	id, err := s.cfg.Auth.Verify(tok)
-	if err != nil {
-		code := protocol.CodeTokenInvalid
-		if errors.Is(err, auth.ErrExpired) {
-			code = protocol.CodeTokenExpired
-		}
-		return nil, &protocol.Error{Code: code, Message: strings.TrimPrefix(err.Error(), "auth: ")}
+	id, perr := s.verify(tok)
+	if perr != nil {
+		return nil, perr
 	}
 	switch {
 	case room == "":
@@ -55,6 +51,19 @@ func (s *Server) admit(r *http.Request, room string) (*auth.Identity, *protocol.
 	}
 	if !id.Allows(room) {
 		return nil, &protocol.Error{Code: protocol.CodeTokenRoom, Message: "your join token is not for this room"}
+	}
+	return id, nil
+}
+
+// verify checks a join token's signature and times; the refusal is token-invalid or token-expired.
+func (s *Server) verify(tok string) (*auth.Identity, *protocol.Error) {
+	id, err := s.cfg.Auth.Verify(tok)
+	if err != nil {
+		code := protocol.CodeTokenInvalid
+		if errors.Is(err, auth.ErrExpired) {
+			code = protocol.CodeTokenExpired
+		}
+		return nil, &protocol.Error{Code: code, Message: strings.TrimPrefix(err.Error(), "auth: ")}
 	}
 	return id, nil
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/p2plobby/p2plobby/internal/auth"
@@ -67,6 +68,8 @@ type Config struct {
 	// Auth, when set, admits only members with a valid join token for the room they ask for
 	// (docs/protocol.md, "Join tokens"); their names come from their tokens. Nil (the default) admits everyone.
 	Auth *auth.Verifier
+	// PeerJS, when set, serves PeerServer's protocol under PeerJS.Path (peerjs.go). Nil: off.
+	PeerJS *PeerJS
 	// Logger receives connection events; nil discards.
 	Logger *slog.Logger
 	// Observer counts upgrades, refusals, closes and ends of connections for metrics; nil counts nothing.
@@ -128,5 +131,16 @@ func (c *Config) setDefaults() {
 	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}
+	}
+	if c.PeerJS != nil {
+		pj := *c.PeerJS
+		pj.Path = strings.TrimRight(pj.Path, "/")
+		if len(pj.Keys) == 0 {
+			pj.Keys = []string{"peerjs"}
+		}
+		if pj.AliveTimeout <= 0 {
+			pj.AliveTimeout = DefaultAliveTimeout
+		}
+		c.PeerJS = &pj
 	}
 }

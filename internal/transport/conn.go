@@ -31,8 +31,9 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	ip     string
-	host   string // the Host the client used: ICE server URLs name it
-	fixed  bool   // the member's name came from its join token (hub.NameFixer)
+	host   string  // the Host the client used: ICE server URLs name it
+	fixed  bool    // the member's name came from its join token (hub.NameFixer)
+	pj     *pjConn // a PeerJS client (peerjs.go); nil for the lobby's own protocol
 	member *hub.Member
 	iceDue atomic.Int64 // unix nanoseconds when the member's ICE servers need refreshing; 0: never
 
@@ -65,7 +66,8 @@ type conn struct {
 type closeRequest struct {
 	code   int
 	reason string
-	reply  bool // answering the client's close: the socket can go as soon as it is written
+	reply  bool   // answering the client's close: the socket can go as soon as it is written
+	last   []byte // a text frame to send just before the close frame (hub.FinalCloser)
 }
 
 var (
@@ -111,7 +113,7 @@ func (c *conn) refreshICE(now int64) {
 // leave takes the member out of the lobby and out of TURN.
 func (c *conn) leave() {
 	c.member.Leave()
-	if ice := c.s.cfg.ICE; ice != nil {
+	if ice := c.s.cfg.ICE; ice != nil && c.pj == nil { // a PeerJS id is chosen by its client: it names no TURN user
 		ice.Leave(c.member.ID())
 	}
 }
@@ -143,6 +145,11 @@ func (c *conn) Wake() {
 // cut after closeGrace in any case (a client that stopped reading never lets the close frame through).
 func (c *conn) Close(code int, reason string) {
 	c.requestClose(&closeRequest{code: code, reason: reason})
+}
+
+// CloseWith implements hub.FinalCloser: Close, with frame sent just before the close frame.
+func (c *conn) CloseWith(frame []byte, code int, reason string) {
+	c.requestClose(&closeRequest{code: code, reason: reason, last: frame})
 }
 
 func (c *conn) requestClose(cr *closeRequest) {
@@ -308,7 +315,11 @@ func (c *conn) write(b []byte) bool {
 
 func (c *conn) writeClose(cr *closeRequest) {
 	c.nc.SetWriteDeadline(time.Now().Add(closeGrace))
-	c.nc.Write(appendFrame(nil, ws.OpClose, closeBody(cr.code, cr.reason)))
+	var b []byte
+	if cr.last != nil {
+		b = appendFrame(b, ws.OpText, cr.last)
+	}
+	c.nc.Write(appendFrame(b, ws.OpClose, closeBody(cr.code, cr.reason)))
 	c.closeSent.Store(true)
 	if cr.reply {
 		c.nc.Close()
@@ -472,6 +483,9 @@ func (c *conn) handle(op ws.OpCode, msg []byte) bool {
 	if !c.allow() {
 		return c.closeReq.Load() == nil
 	}
+	if c.pj != nil {
+		return c.handlePeerJS(op, msg)
+	}
 	if op == ws.OpBinary {
 		c.member.Send(errBinary)
 		return true
@@ -508,6 +522,8 @@ func (c *conn) allow() bool {
 	switch {
 	case c.dropped > cfg.Burst:
 		c.Close(protocol.CloseFlood, "message rate over limit")
+	case c.dropped == 1 && c.pj != nil:
+		c.notice(&protocol.Error{Code: protocol.CodeRateLimited, Message: "too many messages; some were dropped"})
 	case c.dropped == 1:
 		c.member.Send(errRateLimited)
 	}

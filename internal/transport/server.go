@@ -72,6 +72,9 @@ func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
 	}
 	go s.keepalive()
 	go s.trimAfterBursts()
+	if cfg.PeerJS != nil {
+		go s.watchHeartbeats()
+	}
 	return s
 }
 
@@ -93,6 +96,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if (path == "/" || path == "/ws") && isUpgrade(r) {
 		s.serveWebSocket(w, r)
+		return
+	}
+	if s.peerJSPath(path) {
+		s.servePeerJS(w, r)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -185,32 +192,54 @@ func (s *Server) originAllowed(r *http.Request) bool {
 // offers subprotocols fails the connection unless the server selects one of them.
 var upgrader = ws.HTTPUpgrader{Timeout: 5 * time.Second, Protocol: func(p string) bool { return p == protocol.Subprotocol }}
 
-func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
+// upgraded is a WebSocket connection just upgraded, counted against the limits unless refusal is set.
+type upgraded struct {
+	nc       net.Conn
+	hijacked *bufio.Reader
+	addr     netip.Addr // the client's address (clientAddr)
+	ip       string     // its key for the per-address limits
+	refusal  *protocol.Error
+}
+
+// upgrade checks the origin (allowed), reserves the connection against the limits and upgrades it. ok is
+// false when the request has been answered over HTTP; otherwise a refusal, if any, is for the caller to send
+// over the WebSocket, and a connection without one must end in unreserve or startConn.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, allowed bool, up ws.HTTPUpgrader) (u upgraded, ok bool) {
+	if !allowed {
 		s.cfg.Observer.Upgrade(UpgradeOrigin)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return
+		return u, false
 	}
-	addr := clientAddr(r, s.cfg.TrustedProxies)
-	ip := limitKey(addr, r.RemoteAddr) // the /64 of an IPv6 address
-	refusal := s.reserve(ip)
-	if refusal == errShuttingDown {
-		s.cfg.Observer.Upgrade(refusal.Code)
+	u.addr = clientAddr(r, s.cfg.TrustedProxies)
+	u.ip = limitKey(u.addr, r.RemoteAddr) // the /64 of an IPv6 address
+	u.refusal = s.reserve(u.ip)
+	if u.refusal == errShuttingDown {
+		s.cfg.Observer.Upgrade(u.refusal.Code)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
-		return
+		return u, false
 	}
-	nc, rw, _, err := upgrader.Upgrade(r, w)
+	nc, rw, _, err := up.Upgrade(r, w)
 	if err != nil {
-		if refusal == nil {
-			s.unreserve(ip)
+		if u.refusal == nil {
+			s.unreserve(u.ip)
 		}
 		if nc != nil {
 			nc.Close()
 		}
 		s.cfg.Observer.Upgrade(UpgradeHandshake)
 		s.cfg.Logger.Debug("upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return u, false
+	}
+	u.nc, u.hijacked = nc, rw.Reader
+	return u, true
+}
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.upgrade(w, r, s.originAllowed(r), upgrader)
+	if !ok {
 		return
 	}
+	nc, addr, ip, refusal := u.nc, u.addr, u.ip, u.refusal
 	if refusal != nil {
 		s.cfg.Logger.Info("connection refused", "remote", r.RemoteAddr, "code", refusal.Code)
 		s.refuse(nc, refusal, refusalClose(refusal.Code))
@@ -234,6 +263,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.emitFn = c.emit
 	c.state.Store(1) // a writer is started below, once c.member is set; wake-ups until then are kept
 	var m *hub.Member
+	var err error
 	switch {
 	case room != protocol.NetworkRoom:
 		m, err = s.hub.Join(room, name, c)
@@ -254,9 +284,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.member = m
-	c.tokens, c.last = float64(s.cfg.Burst), time.Now()
+	s.startConn(c, nc, u.hijacked, ip)
+}
 
-	c.rd = newReader(nc, rw.Reader)
+// startConn serves a connection whose member has joined: it registers it, starts its writer (for the
+// member's first frames) and hands its reading to the poller or to a reader goroutine.
+func (s *Server) startConn(c *conn, nc net.Conn, hijacked *bufio.Reader, ip string) {
+	c.tokens, c.last = float64(s.cfg.Burst), time.Now()
+	c.rd = newReader(nc, hijacked)
 	if c.sock, _ = c.rd.(*rawSocket); c.sock != nil {
 		c.sock.extend = func() { nc.SetReadDeadline(time.Time{}) } // stalled mid-message: the keepalive judges
 	}
@@ -346,10 +381,15 @@ func (s *Server) release(ip string) {
 // refuse sends an error and a close frame on a connection that never became a member, then closes it. It is
 // where every refusal is counted (Observer), by its error code.
 func (s *Server) refuse(nc net.Conn, perr *protocol.Error, code int) {
+	s.refuseFrame(nc, perr, perr.Frame(), code)
+}
+
+// refuseFrame is refuse with the error already encoded as frame (PeerJS has its own encoding).
+func (s *Server) refuseFrame(nc net.Conn, perr *protocol.Error, frame []byte, code int) {
 	s.cfg.Observer.Upgrade(perr.Code)
 	s.cfg.Observer.Error(perr.Code)
 	s.cfg.Observer.Closed(code)
-	b := appendFrame(nil, ws.OpText, perr.Frame())
+	b := appendFrame(nil, ws.OpText, frame)
 	b = appendFrame(b, ws.OpClose, closeBody(code, perr.Message))
 	nc.SetWriteDeadline(time.Now().Add(time.Second))
 	nc.Write(b)
@@ -384,7 +424,7 @@ func (s *Server) keepalive() {
 				continue
 			}
 			c.ping()
-			if s.cfg.ICE != nil {
+			if s.cfg.ICE != nil && c.pj == nil {
 				c.refreshICE(now.UnixNano())
 			}
 		}
