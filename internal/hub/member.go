@@ -18,11 +18,7 @@ type Member struct {
 
 	nameFixed bool // the name came from a join token: renames are refused (set in Join, then read-only)
 
-	// For a member of a realm (realm.go); guarded by room.mu.
-	secret      string // what proves the id is this client's (a hash of its PeerJS token)
-	gen         uint64 // one more than the claim to the id it took over, if any (claimRealm)
-	parkedN     int    // relays this member has waiting for ids that are not connected
-	parkedBytes int
+	claim *idClaim // for a member of a realm (realm.go); guarded by room.mu
 
 	// Guarded by room.mu.
 	name      string   // cleaned and unique in the room (room.names)

@@ -55,6 +55,15 @@ type FinalCloser interface {
 // group ('@'), so realms never meet rooms.
 func realmKey(realm string) string { return "~" + realm }
 
+// idClaim is a realm member's hold on its id, and what it has parked. Members of rooms have none, so they
+// do not pay for it.
+type idClaim struct {
+	secret      string // what proves the id is this client's (a hash of its PeerJS token)
+	gen         uint64 // one more than the claim to the id it took over, if any (claimRealm)
+	parkedN     int    // relays this member has waiting for ids that are not connected
+	parkedBytes int
+}
+
 // parkedRelay is a relay waiting for its target to connect.
 type parkedRelay struct {
 	from  *Member
@@ -76,8 +85,8 @@ func (h *Hub) JoinRealm(realm, id, secret string, first []byte, conn Conn) (*Mem
 	var replaced *Member
 	var gen uint64
 	if o := r.members[id]; o != nil {
-		gen = o.gen + 1 // a takeover: newer than the claim it replaces, on every node (claimRealm)
-		if o.secret != secret {
+		gen = o.claim.gen + 1 // a takeover: newer than the claim it replaces, on every node (claimRealm)
+		if o.claim.secret != secret {
 			r.mu.Unlock()
 			h.release(r)
 			return nil, ErrIDTaken
@@ -100,7 +109,7 @@ func (h *Hub) JoinRealm(realm, id, secret string, first []byte, conn Conn) (*Mem
 		}
 		return nil, ErrRealmFull
 	}
-	m := &Member{hub: h, room: r, conn: conn, id: id, secret: secret, gen: gen}
+	m := &Member{hub: h, room: r, conn: conn, id: id, claim: &idClaim{secret: secret, gen: gen}}
 	m.cur, m.idx, m.consumed = r.tail, r.tail.n, r.bytes // a realm has no events: the cursor stays put
 	m.private, m.privBytes = append(m.private, queued{frame: first}), int64(len(first))
 	m.index = len(r.list)
@@ -185,7 +194,7 @@ func (m *Member) Refuse(code string, frame []byte) {
 // park keeps a relay from m for id, which is not connected; it returns the error for m if a bound drops it
 // instead. Called with r.mu held.
 func (r *room) park(m *Member, id string, frame []byte) *protocol.Error {
-	if m.parkedN >= maxParkedPerSender || m.parkedBytes+len(frame) > maxParkedBytesPerSender {
+	if m.claim.parkedN >= maxParkedPerSender || m.claim.parkedBytes+len(frame) > maxParkedBytesPerSender {
 		return &protocol.Error{Code: protocol.CodeWaitingLimit, ToID: id,
 			Message: "too many of your messages are waiting for peers that are not connected; this one was dropped"}
 	}
@@ -193,8 +202,8 @@ func (r *room) park(m *Member, id string, frame []byte) *protocol.Error {
 		r.parked = make(map[string][]parkedRelay)
 	}
 	r.parked[id] = append(r.parked[id], parkedRelay{from: m, frame: frame, at: r.hub.cfg.Limits.now()})
-	m.parkedN++
-	m.parkedBytes += len(frame)
+	m.claim.parkedN++
+	m.claim.parkedBytes += len(frame)
 	if r.parkTimer == nil {
 		r.parkTimer = time.AfterFunc(r.hub.parkTimeout(), r.expireParked)
 	}
@@ -217,8 +226,8 @@ func (r *room) unpark(t *Member) {
 	}
 	delete(r.parked, t.id)
 	for _, p := range waiting {
-		p.from.parkedN--
-		p.from.parkedBytes -= len(p.frame)
+		p.from.claim.parkedN--
+		p.from.claim.parkedBytes -= len(p.frame)
 		if p.from.left {
 			continue
 		}
@@ -253,8 +262,8 @@ func (r *room) expireParked() {
 		delete(r.parked, id)
 		seen := make(map[*Member]bool, 1)
 		for _, p := range waiting {
-			p.from.parkedN--
-			p.from.parkedBytes -= len(p.frame)
+			p.from.claim.parkedN--
+			p.from.claim.parkedBytes -= len(p.frame)
 			if !p.from.left && !seen[p.from] {
 				seen[p.from] = true
 				notify = append(notify, pair{p.from, id})
@@ -274,7 +283,7 @@ func (r *room) expireParked() {
 
 // dropParked forgets the relays m parked: it is leaving. Called with r.mu held.
 func (r *room) dropParked(m *Member) {
-	if m.parkedN == 0 {
+	if m.claim.parkedN == 0 {
 		return
 	}
 	for id, waiting := range r.parked {
@@ -291,12 +300,14 @@ func (r *room) dropParked(m *Member) {
 			r.parked[id] = kept
 		}
 	}
-	m.parkedN, m.parkedBytes = 0, 0
+	m.claim.parkedN, m.claim.parkedBytes = 0, 0
 }
 
 // realmClaim is how a realm member's claim to its id travels between nodes, in Event.Name and Remote.Name:
 // its generation, then its secret.
-func (m *Member) realmClaim() string { return strconv.FormatUint(m.gen, 10) + ":" + m.secret }
+func (m *Member) realmClaim() string {
+	return strconv.FormatUint(m.claim.gen, 10) + ":" + m.claim.secret
+}
 
 func parseClaim(s string) (gen uint64, secret string) {
 	g, secret, ok := strings.Cut(s, ":")
@@ -316,7 +327,7 @@ func parseClaim(s string) (gen uint64, secret string) {
 // the caller to release once the room is unlocked. Called with r.mu held.
 func (r *room) claimRealm(node, id, claim string) (released int) {
 	gen, secret := parseClaim(claim)
-	c := &Member{hub: r.hub, room: r, node: node, id: id, secret: secret, gen: gen}
+	c := &Member{hub: r.hub, room: r, node: node, id: id, claim: &idClaim{secret: secret, gen: gen}}
 	m := r.members[id]
 	switch {
 	case m == nil:
@@ -324,7 +335,7 @@ func (r *room) claimRealm(node, id, claim string) (released int) {
 		r.hold(c)
 		return 0
 	case m.node == node:
-		m.gen, m.secret = gen, secret
+		m.claim.gen, m.claim.secret = gen, secret
 		return 0
 	case r.hub.beats(m, gen, secret, node):
 		// The member we have keeps the id, and the claimant's node drops its own when it hears of ours. Should
@@ -335,7 +346,7 @@ func (r *room) claimRealm(node, id, claim string) (released int) {
 	r.addRival(c)
 	if m.node == "" {
 		r.leaveLocked(m)
-		if f, ok := m.conn.(FinalCloser); ok && secret != m.secret {
+		if f, ok := m.conn.(FinalCloser); ok && secret != m.claim.secret {
 			f.CloseWith(r.hub.cfg.Realm.Taken, protocol.CloseReplaced, "this id is held through another server")
 		} else {
 			m.conn.Close(protocol.CloseReplaced, "this id was taken over through another server")
@@ -344,7 +355,7 @@ func (r *room) claimRealm(node, id, claim string) (released int) {
 	} else {
 		// The loser's node closes it when it hears of the claim; until then it is a rival here too.
 		r.removeRemote(m)
-		r.addRival(&Member{hub: r.hub, room: r, node: m.node, id: id, secret: m.secret, gen: m.gen})
+		r.addRival(&Member{hub: r.hub, room: r, node: m.node, id: id, claim: &idClaim{secret: m.claim.secret, gen: m.claim.gen}})
 	}
 	r.promote(id)
 	return released
@@ -391,7 +402,7 @@ func (r *room) promote(id string) {
 	}
 	best := rs[0]
 	for _, c := range rs[1:] {
-		if !r.hub.beats(best, c.gen, c.secret, c.node) {
+		if !r.hub.beats(best, c.claim.gen, c.claim.secret, c.node) {
 			best = c
 		}
 	}
@@ -401,11 +412,11 @@ func (r *room) promote(id string) {
 
 // beats reports whether m's claim to its id wins over a claim (gen, secret) from node (see claimRealm).
 func (h *Hub) beats(m *Member, gen uint64, secret, node string) bool {
-	if m.gen != gen {
-		return m.gen > gen
+	if m.claim.gen != gen {
+		return m.claim.gen > gen
 	}
-	if m.secret != secret {
-		return m.secret < secret
+	if m.claim.secret != secret {
+		return m.claim.secret < secret
 	}
 	own := m.node
 	if own == "" {

@@ -219,7 +219,7 @@ func TestRealmParking(t *testing.T) {
 	}
 	r := h.room(realmKey("peerjs"))
 	r.mu.Lock()
-	n, parked := a.parkedN, len(r.parked)
+	n, parked := a.claim.parkedN, len(r.parked)
 	r.mu.Unlock()
 	if n != 0 || parked != 0 {
 		t.Fatalf("after expiry: %d parked by a, %d ids waiting", n, parked)
