@@ -47,6 +47,7 @@ type Conn struct {
 
 	chat      chan ChatMessage
 	transfers chan *IncomingTransfer
+	ctrlDone  chan struct{} // closed when readControl stops: the control channel has ended
 
 	wmu sync.Mutex // one control message at a time
 
@@ -67,6 +68,7 @@ func (s *session) newConn(ctx context.Context, pc *webrtc.PeerConnection, ch *ch
 		log:       s.c.log.With("member", s.peer.ID),
 		chat:      make(chan ChatMessage, chatBuffer),
 		transfers: make(chan *IncomingTransfer, transferBuffer),
+		ctrlDone:  make(chan struct{}),
 		out:       make(map[string]*outgoing),
 		in:        make(map[string]*IncomingTransfer),
 	}
@@ -195,6 +197,15 @@ func (c *Conn) sendBye() {
 	for c.ctrl.dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Handed to SCTP is not yet delivered: closing now could lose the last chat before the bye on a busy
+	// machine. The other side ends the connection once it has read the bye (and so everything before it), which
+	// stops our reader; wait for that, within the same bound.
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-c.ctrlDone:
+	case <-t.C:
+	}
 }
 
 // shutdown runs when the session ends: closing the control stream stops readControl.
@@ -204,6 +215,9 @@ func (c *Conn) readControl() {
 	defer func() {
 		close(c.chat)
 		close(c.transfers)
+		if c.ctrlDone != nil { // nil in tests that build a Conn by hand
+			close(c.ctrlDone)
+		}
 	}()
 	buf := make([]byte, ctrlBuffer)
 	for {

@@ -255,8 +255,13 @@ func TestConfirmCode(t *testing.T) {
 		if r.code != exitOK {
 			t.Fatal(r)
 		}
-		if m := <-got; m != "hello bob" {
-			t.Errorf("bob got %q: the answer to the question went out as chat", m)
+		select {
+		case m := <-got:
+			if m != "hello bob" {
+				t.Errorf("bob got %q: the answer to the question went out as chat", m)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("bob got nothing within 30 s; the chat said:\n%v", r)
 		}
 		r = runPeerCLI(ctx, s.WS, strings.NewReader("no\nhello bob\n"), "chat", "--room", "r", "--to", "chatbob", "--confirm-code")
 		if r.code != exitDeclined || !strings.Contains(r.stderr.String(), "not confirmed") {

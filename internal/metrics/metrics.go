@@ -153,6 +153,7 @@ var limitErrors = map[string]bool{
 	protocol.CodeRoomBusy:           true, // joins into one room over their rate
 	protocol.CodeTargetBusy:         true, // relays to one member over the rate it may receive
 	protocol.CodeRequestLimit:       true, // unanswered requests to one member
+	protocol.CodeWaitingLimit:       true, // PeerJS messages waiting for ids that are not connected, per sender
 }
 
 // notLimitErrors are the other error codes: the client's mistakes, and refusals that are no limit.
@@ -170,6 +171,8 @@ var limitCloses = map[int]string{
 	protocol.CloseTooBig: "message-too-big", // --max-message-size
 	protocol.CloseSlow:   "too-slow",        // --max-queue
 	protocol.CloseFlood:  "flood",           // --rate/--burst, dropped messages kept coming
+	// --peerjs-alive-timeout: a PeerJS client sent no HEARTBEAT
+	protocol.CloseNoHeartbeat: "no-heartbeat",
 }
 
 // WatchHub adds the gauges of the lobby: members and rooms on this node.

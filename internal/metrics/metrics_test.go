@@ -330,6 +330,7 @@ func TestEveryCodeClassified(t *testing.T) {
 		protocol.CloseNormal: true, protocol.CloseGoingAway: true, protocol.CloseProtocolError: true,
 		protocol.CloseInvalidData: true, protocol.CloseInternal: true, protocol.CloseBadJoin: true,
 		protocol.CloseFull: true, protocol.CloseUnauthorized: true, protocol.CloseBusy: true,
+		protocol.CloseReplaced: true,
 	}
 	found := 0
 	for _, decl := range f.Decls {
