@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Benchmark p2plobby against the seed's Bun reference server with cmd/lobbyload, on loopback only.
+# Benchmark p2plobby against the seed's Bun reference server (or PeerServer) with cmd/lobbyload, on loopback only.
 #
 #   scripts/bench.sh                 # from anywhere; prints a markdown table on stdout, progress on stderr
 #
 # Environment:
 #   RUNS=5                     runs of each scenario on each server (median, min and max are reported)
-#   PORT=3401                  p2plobby listens on 127.0.0.1:PORT, Bun on 127.0.0.1:PORT+1
+#   PORT=3401                  p2plobby listens on 127.0.0.1:PORT, Bun on 127.0.0.1:PORT+1, PeerServer on PORT+2
 #   SERVERS="p2plobby bun"     which servers to measure (SERVERS=bun works before cmd/p2plobby exists);
 #                              p2plobby-noturn is p2plobby with --turn=false (no STUN/TURN, no TURN on the HTTP port);
 #                              p2plobby-3nodes is a cluster: a NATS server and three p2plobby nodes, the members
-#                              spread over the nodes in turn (server CPU is the four processes together)
+#                              spread over the nodes in turn (server CPU is the four processes together);
+#                              peerserver is PeerJS's PeerServer (npm peer@1.0.2, installed once into
+#                              $XDG_CACHE_HOME/p2plobby-peerserver), for the peerjs-* scenarios only,
+#                              with concurrent_limit raised from its default 5000 to 100000
 #   SCENARIOS="join1000 join5000 relay idle"
+#                              also: peerjs-join1000 peerjs-join5000 peerjs-relay peerjs-idle (PeerJS protocol,
+#                              p2plobby's /peerjs against peerserver)
 #   RESULTS=FILE               also keep every run's JSON line in FILE
 #
 # Every run gets a freshly started server: after a 5000-member run a server spends many seconds announcing
@@ -24,6 +29,9 @@ PORT=${PORT:-3401}
 SERVERS=${SERVERS:-"p2plobby bun"}
 SCENARIOS=${SCENARIOS:-"join1000 join5000 relay idle"}
 bun_start=${BUN_START:-$root/../shared/reference/seed-bun/start}
+# A folder of its own, with its own package.json: npm installing into a folder without one climbs to the nearest
+# folder with a node_modules and prunes what it finds there (p2plobby-tools holds .ci/run's typescript).
+peerserver_dir=${PEERSERVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/p2plobby-peerserver}
 
 tmp=$(mktemp -d)
 server_pid=""   # the server's process id, or the cluster's, comma-separated (for lobbyload --pid)
@@ -78,7 +86,7 @@ start_server() {
       for _ in $(seq 100); do port_open "$nport" && break; sleep 0.05; done
       for p in "${node_ports[@]}"; do
         "$tmp/p2plobby" serve --addr "127.0.0.1:$p" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
-          --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 \
+          --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 --peerjs-concurrent-limit 0 \
           --turn-addr 127.0.0.1:0 --nats "nats://127.0.0.1:$nport" --network-secret bench \
           --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
         server_pids+=($!) pids+=($!) urls+=("ws://127.0.0.1:$p/")
@@ -93,12 +101,19 @@ start_server() {
       local extra=(--turn-addr 127.0.0.1:0)
       [ "$name" = p2plobby-noturn ] && extra=(--turn=false)
       "$tmp/p2plobby" serve --addr "127.0.0.1:$port" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
-        --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 \
+        --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 --peerjs-concurrent-limit 0 \
         "${extra[@]}" --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
       server_pid=$! server_pids=($!)
       ;;
     bun)
       server_pid=$("$bun_start" "$port") server_pids=("$server_pid")
+      ;;
+    peerserver)
+      # PeerServer in library mode, as an app embeds it; its WebSocket is then /peerjs/peerjs, as p2plobby's.
+      # concurrent_limit (default 5000) is raised so that 5000 clients plus the tool's slack fit.
+      (cd "$peerserver_dir" && exec node -e 'require("peer").PeerServer({port: +process.argv[1], host: "127.0.0.1",
+        path: "/peerjs", concurrent_limit: 100000})' "$port" >>"$tmp/peerserver.log" 2>&1) &
+      server_pid=$! server_pids=($!)
       ;;
   esac
   for _ in $(seq 100); do
@@ -106,7 +121,8 @@ start_server() {
     sleep 0.05
   done
   log "$name did not start listening on 127.0.0.1:$port"
-  [ "$name" != bun ] && tail -n 20 "$tmp/p2plobby.log" >&2
+  [ "$name" = peerserver ] && tail -n 20 "$tmp/peerserver.log" >&2
+  [ "$name" != bun ] && [ "$name" != peerserver ] && tail -n 20 "$tmp/p2plobby.log" >&2
   exit 1
 }
 
@@ -117,6 +133,10 @@ args_of() {
     join5000) echo "join --members 5000" ;;
     relay) echo "relay --pairs 100 --duration 10s" ;;
     idle) echo "idle --members 5000" ;;
+    peerjs-join1000) echo "peerjs-join --members 1000" ;;
+    peerjs-join5000) echo "peerjs-join --members 5000" ;;
+    peerjs-relay) echo "peerjs-relay --pairs 100 --duration 10s --window 4" ;;
+    peerjs-idle) echo "peerjs-idle --members 5000 --heartbeat 5s --settle 6s" ;;
     *) log "unknown scenario $1"; exit 2 ;;
   esac
 }
@@ -124,6 +144,13 @@ args_of() {
 # metrics_of SCENARIO: "json_key|label" lines, in table order.
 metrics_of() {
   case $1 in
+    peerjs-join*) printf '%s\n' "open_seconds|time until all had OPEN (s, lower is better)" "opens_per_sec|OPENs/s" \
+      "dial_p99_ms|dial p99 (ms)" "server_rss_after_mib|server RSS 0.25 s after the last OPEN (MiB)" \
+      "bytes_per_conn|server RSS growth per connection (bytes)" ;;
+    peerjs-relay) printf '%s\n' "messages_per_sec|CANDIDATEs delivered/s (each checked)" \
+      "latency_p50_ms|one-way latency p50 (ms)" "latency_p99_ms|one-way latency p99 (ms)" ;;
+    peerjs-idle) printf '%s\n' "bytes_per_conn|server RSS per connection (bytes)" \
+      "server_rss_after_mib|server RSS 6 s after the last OPEN (MiB)" ;;
     join*) printf '%s\n' "join_seconds|time until all saw all (s, lower is better)" \
       "events_per_sec|lobby events delivered/s" "dial_p99_ms|dial p99 (ms)" ;;
     relay) printf '%s\n' "messages_per_sec|relayed messages/s" "rtt_p50_ms|RTT p50 (ms)" "rtt_p99_ms|RTT p99 (ms)" ;;
@@ -137,7 +164,13 @@ metrics_of() {
     "other_cpu_cores|other processes' CPU (cores)"
 }
 
-port_of() { if [ "$1" = bun ]; then echo $((PORT + 1)); else echo "$PORT"; fi; }
+port_of() {
+  case $1 in
+    bun) echo $((PORT + 1)) ;;
+    peerserver) echo $((PORT + 2)) ;;
+    *) echo "$PORT" ;;
+  esac
+}
 
 log "building into $tmp"
 cd "$root"
@@ -145,6 +178,15 @@ go build -o "$tmp/lobbyload" ./cmd/lobbyload
 case " $SERVERS " in *" p2plobby"*) go build -o "$tmp/p2plobby" ./cmd/p2plobby ;; esac
 case " $SERVERS " in *" p2plobby-3nodes "*) go build -o "$tmp/nats-server" github.com/nats-io/nats-server/v2 ;; esac
 case " $SERVERS " in *" bun "*) [ -x "$bun_start" ] || { log "no Bun reference at $bun_start"; exit 1; } ;; esac
+case " $SERVERS " in *" peerserver "*)
+  if [ "$(node -p 'require(process.argv[1] + "/node_modules/peer/package.json").version' "$peerserver_dir" 2>/dev/null)" != 1.0.2 ]; then
+    log "installing peer@1.0.2 into $peerserver_dir"
+    mkdir -p "$peerserver_dir"
+    [ -f "$peerserver_dir/package.json" ] || echo '{"private": true}' >"$peerserver_dir/package.json"
+    npm install --prefix "$peerserver_dir" --no-audit --no-fund --loglevel=error peer@1.0.2 >/dev/null
+  fi
+  ;;
+esac
 
 results=$tmp/results.tsv # server, scenario, run, key, value
 : >"$results"
@@ -200,7 +242,10 @@ cell() {
 }
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
-echo "## p2plobby vs. seed Bun reference"
+case " $SERVERS " in
+  *" peerserver "*) echo "## p2plobby vs. PeerServer" ;;
+  *) echo "## p2plobby vs. seed Bun reference" ;;
+esac
 echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "- machine: $(uname -m), $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r)"
@@ -226,6 +271,17 @@ for scenario in $SCENARIOS; do
   done
   echo "$row"
 done
-echo
-echo "Scenarios: join1000/join5000 = \`lobbyload join --members N\`, relay = \`lobbyload relay --pairs 100 --duration 10s\`" \
-  "(~1 KB offer/answer), idle = \`lobbyload idle --members 5000\`."
+# shellcheck disable=SC2086 # SCENARIOS is a list of words
+if [ -n "$(printf '%s\n' $SCENARIOS | grep -v '^peerjs-')" ]; then
+  echo
+  echo "Scenarios: join1000/join5000 = \`lobbyload join --members N\`, relay = \`lobbyload relay --pairs 100 --duration 10s\`" \
+    "(~1 KB offer/answer), idle = \`lobbyload idle --members 5000\`."
+fi
+case " $SCENARIOS " in *" peerjs-"*)
+  echo
+  echo "PeerJS scenarios: peerjs-join1000/5000 = \`lobbyload peerjs-join --members N\`, peerjs-relay =" \
+    "\`lobbyload peerjs-relay --pairs 100 --duration 10s --window 4\` (~300-byte CANDIDATEs), peerjs-idle =" \
+    "\`lobbyload peerjs-idle --members 5000 --heartbeat 5s --settle 6s\`; p2plobby with --peerjs-concurrent-limit 0," \
+    "PeerServer with concurrent_limit 100000 (its default is 5000)."
+  ;;
+esac

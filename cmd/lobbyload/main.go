@@ -1,7 +1,7 @@
 // Command lobbyload is a load generator for lobby servers that speak the seed's wire protocol
 // (shared/seed/p2p-lobby.md), so it measures p2plobby and the seed's Bun reference server alike.
 //
-//	lobbyload [join|relay|idle|soak] [flags]
+//	lobbyload [join|relay|idle|soak|peerjs-join|peerjs-relay|peerjs-idle] [flags]
 //
 // Scenarios:
 //
@@ -18,6 +18,8 @@
 //	       relay delivered once with the right fromId; views compared with the tool's ground truth at every
 //	       --checkpoint), and the server's goroutines, heap and RSS (--metrics, --pid) are sampled every
 //	       --sample to judge growth. See soak.go.
+//	peerjs-join, peerjs-relay, peerjs-idle
+//	       the same measurements against PeerServer's protocol (PeerJS; p2plobby's /peerjs). See peerjs.go.
 //
 // Safety: lobbyload only connects to loopback addresses (127.0.0.0/8, ::1, localhost), and every run is bounded
 // by --timeout. Output: human-readable lines on stdout (on stderr with --json), then one JSON line on stdout with
@@ -60,6 +62,7 @@ type config struct {
 	jsonOnly    bool
 	cpuProfile  string
 	soak        soakConfig
+	peerjs      peerjsConfig
 }
 
 func main() {
@@ -115,6 +118,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		runRelay(ctx, cfg, rep)
 	case "soak":
 		runSoak(ctx, cfg, rep)
+	case "peerjs-join", "peerjs-idle":
+		runPeerJSJoin(ctx, cfg, rep, cfg.scenario == "peerjs-idle")
+	case "peerjs-relay":
+		runPeerJSRelay(ctx, cfg, rep)
 	}
 	return rep.finish(stdout)
 }
@@ -129,7 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	rawURL := fs.String("url", "ws://127.0.0.1:3333/", "server WebSocket URL; must be a loopback address. Several, comma-separated (the nodes of a cluster): members dial them in turn")
 	room := fs.String("room", "", "room name, sent as ?room= (p2plobby); empty means none")
-	fs.StringVar(&cfg.scenario, "scenario", cfg.scenario, "join, relay, idle or soak")
+	fs.StringVar(&cfg.scenario, "scenario", cfg.scenario, "join, relay, idle, soak, peerjs-join, peerjs-relay or peerjs-idle")
 	fs.IntVar(&cfg.members, "members", 0, "members to connect (join: default 1000, idle: default 5000, soak: default 2000)")
 	fs.IntVar(&cfg.pairs, "pairs", 100, "relay: number of member pairs")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "relay: how long the pairs bounce messages; soak: how long the churn runs (default 10m)")
@@ -139,10 +146,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	pids := fs.String("pid", "", "server process id, to read its RSS and CPU time from /proc (required for idle); several, comma-separated, are summed (a cluster's processes)")
 	fs.IntVar(&cfg.concurrency, "dial-concurrency", 64, "join/idle/soak: dials in flight at once")
 	metrics := cfg.soak.flags(fs)
+	cfg.peerjs.flags(fs)
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file (to check the tool is not the bottleneck)")
 	fs.BoolVar(&cfg.jsonOnly, "json", false, "print only the JSON line on stdout (human-readable lines go to stderr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lobbyload [join|relay|idle|soak] [flags]")
+		fmt.Fprintln(stderr, "usage: lobbyload [join|relay|idle|soak|peerjs-join|peerjs-relay|peerjs-idle] [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -195,8 +203,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		if cfg.duration <= 0 && cfg.count <= 0 {
 			return nil, errors.New("relay needs a positive --duration or --count")
 		}
+	case "peerjs-join", "peerjs-relay", "peerjs-idle":
+		if err := cfg.peerjs.check(cfg, set); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("unknown scenario %q (want join, relay, idle or soak)", cfg.scenario)
+		return nil, fmt.Errorf("unknown scenario %q (want join, relay, idle, soak, peerjs-join, peerjs-relay or peerjs-idle)", cfg.scenario)
 	}
 	if cfg.scenario != "relay" && cfg.members < 1 {
 		return nil, errors.New("--members must be at least 1")
