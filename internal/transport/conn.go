@@ -353,8 +353,22 @@ func (c *conn) readBurst() {
 	if c.readDone {
 		return // a late event for a connection that has ended
 	}
+	// A connection quiet for readLinger before this burst most likely sent one message (a keepalive, a
+	// PeerJS HEARTBEAT every 5 s): it goes back to the epoll watch as soon as that is read. Lingering would hold
+	// a goroutine for a second per message, and thousands of clients that beat in step would hold thousands of
+	// stacks at once. A second message within readLinger marks a stream, which lingers.
+	lone := time.Now().UnixNano()-c.lastRead.Load() >= int64(readLinger)
+	waited := false
 	for {
 		if c.sock.buffered() == 0 && c.msgOp == 0 {
+			if lone && waited {
+				c.msg = nil
+				if err := c.s.poller.rearm(c); err != nil {
+					c.endRead()
+				}
+				return
+			}
+			waited = true
 			// Between messages, linger on Go's own poller: a busy connection keeps its goroutine and the
 			// cheap wake-ups; one quiet for readLinger goes back to the epoll watch, holding no buffers.
 			c.nc.SetReadDeadline(time.Now().Add(readLinger)) // sock.Read lifts it if it hits mid-message
