@@ -169,9 +169,29 @@ func connect(t testing.TB, a, b *page) {
 // chat sends text to the named peer from its open conversation, typing like a person.
 func (p *page) chat(to, text string) {
 	p.t.Helper()
-	p.click(member(to) + ` [data-testid=open]`)
 	conv := conversation(to)
-	p.do(chromedp.SendKeys(chromedp.CSS(conv+` [data-testid=chat-input]`), text+"\r", chromedp.NodeVisible))
+	input := conv + ` [data-testid=chat-input]`
+	shown := fmt.Sprintf(`(() => { const el = document.querySelector(%s); return !!el && el.offsetParent !== null })()`, jsString(input))
+	// A click lands where the button was when its box was read: if the list moved meanwhile (another row
+	// changed state on a loaded machine), it opened something else, and a person would click again.
+	for attempt := 1; ; attempt++ {
+		p.click(member(to) + ` [data-testid=open]`)
+		deadline := time.Now().Add(5 * time.Second)
+		var ok bool
+		for time.Now().Before(deadline) {
+			if p.tryEval(shown, &ok) == nil && ok {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if ok {
+			break
+		}
+		if attempt == 3 {
+			p.t.Fatalf("%s: the conversation with %s did not open after 3 clicks", p.name, to)
+		}
+	}
+	p.do(chromedp.SendKeys(chromedp.CSS(input), text+"\r", chromedp.NodeVisible))
 }
 
 // waitChat waits until the conversation with from shows a message with text from them.
