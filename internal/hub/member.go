@@ -201,7 +201,7 @@ func (m *Member) Handle(data []byte) {
 		m.Send((&protocol.Error{Code: protocol.CodeSelfTarget, Message: "toId is your own id", ToID: rel.ToID}).Frame())
 		return
 	}
-	frame := protocol.AppendRelay(make([]byte, 0, 64+len(rel.Payload)), rel, m.id)
+	frame := protocol.AppendRelay(make([]byte, 0, protocol.RelaySize(rel, m.id)), rel, m.id)
 	r := m.room
 	r.mu.Lock()
 	t := r.members[rel.ToID]

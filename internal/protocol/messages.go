@@ -110,6 +110,22 @@ type Relay struct {
 	SID          string
 }
 
+// RelaySize is the length of AppendRelay's encoding of r from fromID when the ids, kind and sid need no
+// escaping (the usual case): a buffer of this capacity takes the relay in one allocation. Escaped strings only
+// make AppendRelay grow the buffer.
+func RelaySize(r *Relay, fromID string) int {
+	n := len(`{"toId":""`) + len(r.ToID) + len(`,"fromId":""`) + len(fromID) + len(`}`)
+	if r.Kind != "" {
+		n += len(`,"kind":""`) + len(r.Kind)
+	} else {
+		n += len(`,"":`) + len(r.PayloadField) + len(r.Payload)
+	}
+	if r.SID != "" {
+		n += len(`,"sid":""`) + len(r.SID)
+	}
+	return n
+}
+
 // AppendRelay encodes r as delivered to its target, with fromID stamped by the server.
 func AppendRelay(b []byte, r *Relay, fromID string) []byte {
 	b = append(b, `{"toId":`...)

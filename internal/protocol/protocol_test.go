@@ -224,3 +224,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// RelaySize is exact for relays whose strings need no escaping, so a relay costs one allocation.
+func TestRelaySizeIsExact(t *testing.T) {
+	for _, data := range []string{
+		`{"toId":"B","offer":{"sdp":"x"}}`,
+		`{"toId":"Bxxxxxxxxxxxxxxxxxxx","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host"},"sid":"s-1"}`,
+		`{"toId":"B","kind":"request","sid":"0123456789"}`,
+		`{"toId":"B","kind":"hangup"}`,
+	} {
+		req, err := Decode([]byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := AppendRelay(nil, &req.Relay, "A-sender-id-of-20ch")
+		if got := RelaySize(&req.Relay, "A-sender-id-of-20ch"); got != len(out) {
+			t.Errorf("%s: RelaySize %d, encoded %d bytes: %s", data, got, len(out), out)
+		}
+	}
+}
