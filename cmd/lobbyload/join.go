@@ -27,26 +27,8 @@ func runJoin(ctx context.Context, cfg *config, rep *report, idle bool) {
 	l.start = time.Now()
 	members, latency := l.dialAll(n)
 	dialed := time.Since(l.start)
-	select {
-	case <-l.done:
-	case <-l.ctx.Done():
-	}
-	complete := l.ctx.Err() == nil
-	if complete {
-		cpu.stop(rep)
-	}
 	// Wait before reading the views: for idle so the server settles, for join to catch stray late events.
-	wait := 250 * time.Millisecond
-	if idle {
-		wait = cfg.settle
-	}
-	if complete {
-		select {
-		case <-time.After(wait):
-		case <-l.ctx.Done():
-			complete = false
-		}
-	}
+	complete, _ := afterStorm(l.ctx, l.done, cpu, rep, idle, cfg.settle)
 	if complete && idle {
 		var err error
 		if rssAfter, err = pidsRSS(cfg.pids); err != nil {
@@ -147,3 +129,27 @@ func checkViews(members []*member, rep *report) {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// afterStorm waits until every client is in (done) or ctx ends, takes the servers' CPU over the storm, then
+// waits a little more before the caller looks: settle for an idle run, 250 ms for a join storm (stray late
+// messages). complete is false if ctx ended first; wait is how long it waited after the storm.
+func afterStorm(ctx context.Context, done <-chan struct{}, cpu *cpuMeter, rep *report, idle bool, settle time.Duration) (complete bool, wait time.Duration) {
+	wait = 250 * time.Millisecond
+	if idle {
+		wait = settle
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	if ctx.Err() != nil {
+		return false, wait
+	}
+	cpu.stop(rep)
+	select {
+	case <-time.After(wait):
+		return true, wait
+	case <-ctx.Done():
+		return false, wait
+	}
+}

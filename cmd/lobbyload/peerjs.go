@@ -345,26 +345,8 @@ func runPeerJSJoin(ctx context.Context, cfg *config, rep *report, idle bool) {
 	r.start = time.Now()
 	latency := r.dialAll(clients)
 	dialed := time.Since(r.start)
-	select {
-	case <-r.done:
-	case <-r.ctx.Done():
-	}
-	complete := r.ctx.Err() == nil
-	if complete {
-		cpu.stop(rep)
-	}
 	// join: catch stray late messages; idle: let the server settle and every client send a HEARTBEAT.
-	wait := 250 * time.Millisecond
-	if idle {
-		wait = cfg.settle
-	}
-	if complete {
-		select {
-		case <-time.After(wait):
-		case <-r.ctx.Done():
-			complete = false
-		}
-	}
+	complete, wait := afterStorm(r.ctx, r.done, cpu, rep, idle, cfg.settle)
 	var rssAfter int64
 	if complete && rssErr == nil {
 		var err error
