@@ -17,6 +17,9 @@
 #                              also: peerjs-join1000 peerjs-join5000 peerjs-relay peerjs-idle (PeerJS protocol,
 #                              p2plobby's /peerjs against peerserver)
 #   RESULTS=FILE               also keep every run's JSON line in FILE
+#   SERVER_CPUS=1 TOOL_CPUS=0  pin the server (every process of it) and lobbyload to these CPUs with taskset, so
+#                              neither steals the other's core (the default on a machine of 2 CPUs or more; set
+#                              both empty to not pin). A Go server pinned to one CPU runs with GOMAXPROCS 1.
 #
 # Every run gets a freshly started server: after a 5000-member run a server spends many seconds announcing
 # 5000 departures to the others, which would otherwise be measured by the next run (and RSS baselines too).
@@ -28,6 +31,15 @@ RUNS=${RUNS:-5}
 PORT=${PORT:-3401}
 SERVERS=${SERVERS:-"p2plobby bun"}
 SCENARIOS=${SCENARIOS:-"join1000 join5000 relay idle"}
+if [ "$(nproc)" -ge 2 ]; then
+  SERVER_CPUS=${SERVER_CPUS-1} TOOL_CPUS=${TOOL_CPUS-0}
+else
+  SERVER_CPUS=${SERVER_CPUS-} TOOL_CPUS=${TOOL_CPUS-}
+fi
+# Command prefixes that pin (taskset execs the command, so $! stays the server's own process id).
+server_on=() tool_on=()
+[ -z "$SERVER_CPUS" ] || server_on=(taskset -c "$SERVER_CPUS")
+[ -z "$TOOL_CPUS" ] || tool_on=(taskset -c "$TOOL_CPUS")
 bun_start=${BUN_START:-$root/../shared/reference/seed-bun/start}
 # A folder of its own, with its own package.json: npm installing into a folder without one climbs to the nearest
 # folder with a node_modules and prunes what it finds there (p2plobby-tools holds .ci/run's typescript).
@@ -81,11 +93,11 @@ start_server() {
     p2plobby-3nodes)
       local nport=$((PORT + 10)) node_ports=("$port" $((PORT + 2)) $((PORT + 3))) pids=() urls=() p
       nats_mon=$((PORT + 11))
-      "$tmp/nats-server" -a 127.0.0.1 -p "$nport" -m "$nats_mon" >>"$tmp/nats.log" 2>&1 &
+      "${server_on[@]}" "$tmp/nats-server" -a 127.0.0.1 -p "$nport" -m "$nats_mon" >>"$tmp/nats.log" 2>&1 &
       server_pids+=($!) pids+=($!)
       for _ in $(seq 100); do port_open "$nport" && break; sleep 0.05; done
       for p in "${node_ports[@]}"; do
-        "$tmp/p2plobby" serve --addr "127.0.0.1:$p" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
+        "${server_on[@]}" "$tmp/p2plobby" serve --addr "127.0.0.1:$p" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
           --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 --peerjs-concurrent-limit 0 \
           --turn-addr 127.0.0.1:0 --nats "nats://127.0.0.1:$nport" --network-secret bench \
           --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
@@ -100,18 +112,20 @@ start_server() {
     p2plobby | p2plobby-noturn)
       local extra=(--turn-addr 127.0.0.1:0)
       [ "$name" = p2plobby-noturn ] && extra=(--turn=false)
-      "$tmp/p2plobby" serve --addr "127.0.0.1:$port" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
+      "${server_on[@]}" "$tmp/p2plobby" serve --addr "127.0.0.1:$port" --max-conns-per-ip 0 --rate 100000 --burst 100000 \
         --ip-conn-rate 0 --room-join-rate 0 --recv-rate 0 --max-pending-requests 0 --peerjs-concurrent-limit 0 \
         "${extra[@]}" --log-level warn >>"$tmp/p2plobby.log" 2>&1 &
       server_pid=$! server_pids=($!)
       ;;
     bun)
       server_pid=$("$bun_start" "$port") server_pids=("$server_pid")
+      # Bun is started by its script, not by us: pin all of its threads once it runs.
+      [ -z "$SERVER_CPUS" ] || taskset -a -pc "$SERVER_CPUS" "$server_pid" >/dev/null
       ;;
     peerserver)
       # PeerServer in library mode, as an app embeds it; its WebSocket is then /peerjs/peerjs, as p2plobby's.
       # concurrent_limit (default 5000) is raised so that 5000 clients plus the tool's slack fit.
-      (cd "$peerserver_dir" && exec node -e 'require("peer").PeerServer({port: +process.argv[1], host: "127.0.0.1",
+      (cd "$peerserver_dir" && exec taskset -c "${SERVER_CPUS:-0-$(($(nproc) - 1))}" node -e 'require("peer").PeerServer({port: +process.argv[1], host: "127.0.0.1",
         path: "/peerjs", concurrent_limit: 100000})' "$port" >>"$tmp/peerserver.log" 2>&1) &
       server_pid=$! server_pids=($!)
       ;;
@@ -131,8 +145,11 @@ args_of() {
   case $1 in
     join1000) echo "join --members 1000" ;;
     join5000) echo "join --members 5000" ;;
+    join10000) echo "join --members 10000" ;;
     relay) echo "relay --pairs 100 --duration 10s" ;;
+    relay1) echo "relay --pairs 1 --duration 10s" ;;
     idle) echo "idle --members 5000" ;;
+    idle10000) echo "idle --members 10000" ;;
     peerjs-join1000) echo "peerjs-join --members 1000" ;;
     peerjs-join5000) echo "peerjs-join --members 5000" ;;
     peerjs-relay) echo "peerjs-relay --pairs 100 --duration 10s --window 4" ;;
@@ -153,14 +170,15 @@ metrics_of() {
       "server_rss_after_mib|server RSS 6 s after the last OPEN (MiB)" ;;
     join*) printf '%s\n' "join_seconds|time until all saw all (s, lower is better)" \
       "events_per_sec|lobby events delivered/s" "dial_p99_ms|dial p99 (ms)" ;;
-    relay) printf '%s\n' "messages_per_sec|relayed messages/s" "rtt_p50_ms|RTT p50 (ms)" "rtt_p99_ms|RTT p99 (ms)" ;;
-    idle) printf '%s\n' "bytes_per_conn|server RSS per connection (bytes)" ;;
+    relay*) printf '%s\n' "messages_per_sec|relayed messages/s" "rtt_p50_ms|RTT p50 (ms)" "rtt_p99_ms|RTT p99 (ms)" ;;
+    idle*) printf '%s\n' "bytes_per_conn|server RSS per connection (bytes)" ;;
   esac
   case $1 in
     join*) printf '%s\n' "nats_in_per_op|NATS messages published per member: its join and leave (cluster)" "nats_out_per_op|NATS messages delivered per member: its join and leave (cluster)" ;;
-    relay) printf '%s\n' "nats_in_per_op|NATS messages published per relay (cluster)" "nats_out_per_op|NATS messages delivered per relay (cluster)" ;;
+    relay*) printf '%s\n' "nats_in_per_op|NATS messages published per relay (cluster)" "nats_out_per_op|NATS messages delivered per relay (cluster)" ;;
   esac
-  printf '%s\n' "server_cpu_cores|server CPU (cores)" "tool_cpu_cores|lobbyload CPU (cores)" \
+  printf '%s\n' "server_cpu_cores|server CPU (cores)" "server_sys_cores|server CPU in the kernel (cores)" \
+    "tool_cpu_cores|lobbyload CPU (cores)" \
     "other_cpu_cores|other processes' CPU (cores)"
 }
 
@@ -202,7 +220,7 @@ for scenario in $SCENARIOS; do
       start_server "$server" "$port"
       [ -n "$nats_mon" ] && read -r nats_in0 nats_out0 < <(nats_msgs)
       # shellcheck disable=SC2046 # the scenario arguments are meant to split
-      if line=$("$tmp/lobbyload" $(args_of "$scenario") --url "$server_urls" --pid "$server_pid" --json \
+      if line=$("${tool_on[@]}" "$tmp/lobbyload" $(args_of "$scenario") --url "$server_urls" --pid "$server_pid" --json \
         2>"$tmp/last.log" | tail -n 1); [ -n "$line" ] && [[ $line == *'"ok":true'* ]]; then
         if [ -n "$nats_mon" ]; then
           # NATS messages per join (per member) or per relayed message (two per round trip), heartbeats included.
@@ -249,7 +267,12 @@ esac
 echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "- machine: $(uname -m), $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r)"
-echo "- $RUNS fresh-server runs per scenario and server, alternating; median (min–max); lobbyload runs on the same CPUs"
+if [ -n "$SERVER_CPUS" ]; then
+  where="the server pinned to CPU $SERVER_CPUS (every process of it), lobbyload to CPU $TOOL_CPUS"
+else
+  where="lobbyload runs on the same CPUs"
+fi
+echo "- $RUNS fresh-server runs per scenario and server, alternating; median (min–max); $where"
 echo
 header="| scenario | metric |"
 rule="|---|---|"
@@ -274,8 +297,8 @@ done
 # shellcheck disable=SC2086 # SCENARIOS is a list of words
 if [ -n "$(printf '%s\n' $SCENARIOS | grep -v '^peerjs-')" ]; then
   echo
-  echo "Scenarios: join1000/join5000 = \`lobbyload join --members N\`, relay = \`lobbyload relay --pairs 100 --duration 10s\`" \
-    "(~1 KB offer/answer), idle = \`lobbyload idle --members 5000\`."
+  echo "Scenarios: joinN = \`lobbyload join --members N\`, relay = \`lobbyload relay --pairs 100 --duration 10s\`" \
+    "(~1 KB offer/answer), relay1 = the same with one pair, idle = \`lobbyload idle --members 5000\`, idle10000 with 10000."
 fi
 case " $SCENARIOS " in *" peerjs-"*)
   echo

@@ -41,43 +41,44 @@ func pidsRSS(pids []int) (int64, error) {
 	return sum, nil
 }
 
-// pidsCPU is the summed CPU time of the server processes; false if there are none or one is unreadable.
-func pidsCPU(pids []int) (time.Duration, bool) {
-	var sum time.Duration
+// pidsCPU is the summed CPU time of the server processes, and the part of it spent in the kernel; false if
+// there are none or one is unreadable.
+func pidsCPU(pids []int) (total, sys time.Duration, ok bool) {
 	for _, pid := range pids {
-		d, err := procCPU(pid)
+		d, s, err := procCPU(pid)
 		if err != nil {
-			return 0, false
+			return 0, 0, false
 		}
-		sum += d
+		total += d
+		sys += s
 	}
-	return sum, len(pids) > 0
+	return total, sys, len(pids) > 0
 }
 
 // userHZ is the unit of /proc's CPU times (USER_HZ clock ticks), which is 100 on Linux.
 const userHZ = 100
 
-// procCPU returns the CPU time (user+system) a process has used, from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
+// procCPU returns the CPU time (user+system) a process has used, and its system part, from /proc/PID/stat.
+func procCPU(pid int) (total, sys time.Duration, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name (field 2) may hold spaces; the fields that follow it start after its ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
 	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state), so utime (14) is f[11] and stime (15) f[12]
 	if len(f) < 13 {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
 	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
 	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("bad /proc/%d/stat", pid)
 	}
-	return time.Duration(ut+st) * time.Second / userHZ, nil
+	return time.Duration(ut+st) * time.Second / userHZ, time.Duration(st) * time.Second / userHZ, nil
 }
 
 // selfCPU returns the CPU time this process has used.
@@ -120,12 +121,13 @@ type cpuMeter struct {
 	pids                  []int
 	wall                  time.Time
 	self, server, machine time.Duration
+	serverSys             time.Duration
 	serverOK, machineOK   bool
 }
 
 func startCPU(pids []int) *cpuMeter {
 	c := &cpuMeter{pids: pids, wall: time.Now(), self: selfCPU()}
-	c.server, c.serverOK = pidsCPU(pids)
+	c.server, c.serverSys, c.serverOK = pidsCPU(pids)
 	c.machine, c.machineOK = machineBusy()
 	return c
 }
@@ -142,9 +144,11 @@ func (c *cpuMeter) stop(rep *report) {
 	line := fmt.Sprintf("  cpu (average cores in use): tool %.2f", tool)
 	server := 0.0
 	if c.serverOK {
-		if now, ok := pidsCPU(c.pids); ok {
+		if now, sys, ok := pidsCPU(c.pids); ok {
 			server = cores(now - c.server)
 			rep.set("server_cpu_cores", round(server, 2))
+			// The kernel's part: on loopback a write also does the receiver's TCP work, which no server avoids.
+			rep.set("server_sys_cores", round(cores(sys-c.serverSys), 2))
 			line += fmt.Sprintf(", server %.2f", server)
 		}
 	}

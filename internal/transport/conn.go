@@ -38,7 +38,7 @@ type conn struct {
 	iceDue atomic.Int64 // unix nanoseconds when the member's ICE servers need refreshing; 0: never
 
 	// Writer state: 0 idle (no writer), 1 writing (a writer goroutine, or Flush in another goroutine),
-	// 2 writing and woken again since the last drain.
+	// 2 writing and woken again since the last drain, 3 idle and queued on the pump.
 	state     atomic.Int32
 	closeReq  atomic.Pointer[closeRequest]
 	closeSent atomic.Bool
@@ -122,12 +122,38 @@ func (c *conn) leave() {
 // blocked at once, and a sync.Pool would keep all their buffers alive long after the storm.
 var freeBufs = make(chan []byte, 64)
 
-// Wake implements hub.Conn: it starts the writer if none is running, or tells the running one to look again.
+// Wake implements hub.Conn. Output in the room log is not urgent, and a join storm wakes every member for each
+// join: the connection is queued on its pump (pump.go), which writes it a little later together with whatever
+// else arrived by then, so that a storm costs a write per member per round rather than per event.
 func (c *conn) Wake() {
 	for {
 		switch c.state.Load() {
 		case 0:
-			if c.state.CompareAndSwap(0, 1) {
+			// c.sock is set before the first writer starts, so state 0 (the first writer ended) orders it.
+			if c.sock == nil {
+				c.wake() // no non-blocking write without a raw socket: the pump could block on it
+				return
+			}
+			if c.state.CompareAndSwap(0, 3) {
+				c.s.pumpOf(c).add(c)
+				return
+			}
+		case 1:
+			if c.state.CompareAndSwap(1, 2) {
+				return
+			}
+		default: // 2 or 3: someone will look
+			return
+		}
+	}
+}
+
+// wake starts the writer if none is running, or tells the running one to look again.
+func (c *conn) wake() {
+	for {
+		switch st := c.state.Load(); st {
+		case 0, 3: // idle or queued on the pump: the pump skips a connection no longer in state 3
+			if c.state.CompareAndSwap(st, 1) {
 				go c.writeLoop()
 				return
 			}
@@ -159,7 +185,7 @@ func (c *conn) requestClose(cr *closeRequest) {
 	if !cr.reply {
 		c.s.cfg.Observer.Closed(cr.code)
 	}
-	c.Wake()
+	c.wake()
 	time.AfterFunc(closeGrace, func() {
 		c.graceOver.Store(true)
 		c.cut()
@@ -252,10 +278,20 @@ func (c *conn) fill() int {
 // and writes without blocking; a relay then costs no writer goroutine. Whatever the socket does not take at
 // once is left to a writer goroutine, so the caller (another member's reader) never waits on this client.
 func (c *conn) Flush() {
-	if c.sock == nil || !c.state.CompareAndSwap(0, 1) {
-		c.Wake()
+	if !c.state.CompareAndSwap(0, 1) && !c.state.CompareAndSwap(3, 1) {
+		c.wake()
 		return
 	}
+	// Taking the role from state 0 or 3 orders this after the first writer, hence after startConn set c.sock.
+	if c.sock == nil {
+		go c.writeLoop()
+		return
+	}
+	c.flushOwned()
+}
+
+// flushOwned writes without blocking, once the caller has taken the writer role (state 1).
+func (c *conn) flushOwned() {
 	c.wbuf = getBuf()
 	for {
 		switch c.fill() {
@@ -358,7 +394,7 @@ func (c *conn) readBurst() {
 	// a goroutine for a second per message, and thousands of clients that beat in step would hold thousands of
 	// stacks at once. A second message within readLinger marks a stream, which lingers.
 	lone := time.Now().UnixNano()-c.lastRead.Load() >= int64(readLinger)
-	waited := false
+	waited, failed := false, false
 	for {
 		if c.sock.buffered() == 0 && c.msgOp == 0 {
 			if lone && waited {
@@ -368,12 +404,34 @@ func (c *conn) readBurst() {
 				}
 				return
 			}
-			waited = true
 			// Between messages, linger on Go's own poller: a busy connection keeps its goroutine and the
 			// cheap wake-ups; one quiet for readLinger goes back to the epoll watch, holding no buffers.
 			c.nc.SetReadDeadline(time.Now().Add(readLinger)) // sock.Read lifts it if it hits mid-message
-			_, err := c.sock.read(nil, true)
+			var err error
+			if !waited {
+				waited = true
+				_, err = c.sock.read(nil, true) // the poller saw it readable
+			} else {
+				var stop bool
+				stop, err = c.sock.serve(func() bool {
+					if !c.readFrame() {
+						failed = true
+						return false
+					}
+					return c.msgOp == 0 // the rest of a fragmented message is read below
+				})
+				if failed {
+					c.endRead()
+					return
+				}
+				if err == nil && (stop || c.sock.buffered() == 0) {
+					continue
+				}
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if time.Now().UnixNano()-c.lastRead.Load() < int64(readLinger) {
+					continue // a deadline set a while ago: the connection was busy until lately
+				}
 				c.msg = nil
 				if err := c.s.poller.rearm(c); err != nil {
 					c.endRead()

@@ -17,6 +17,7 @@ func newRawSocket(syscall.RawConn, []byte) *rawSocket { panic("transport: no raw
 func (p *rawSocket) Read([]byte) (int, error)         { panic("transport: no rawSocket here") }
 func (p *rawSocket) read([]byte, bool) (int, error)   { panic("transport: no rawSocket here") }
 func (p *rawSocket) buffered() int                    { return 0 }
+func (p *rawSocket) serve(func() bool) (bool, error)  { panic("transport: no rawSocket here") }
 func (p *rawSocket) release()                         {}
 func (p *rawSocket) shutdown()                        {}
 func (p *rawSocket) tryWrite([]byte) (int, error)     { panic("transport: no rawSocket here") }

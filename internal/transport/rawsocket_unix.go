@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -120,6 +121,90 @@ func (p *rawSocket) read(dst []byte, fill bool) (int, error) {
 		p.r, p.w = 0, n
 	}
 	return n, nil
+}
+
+// serve reads the socket and calls handle for each whole frame read, inside one RawConn.Read: after a read that
+// returned data and whose frames are all handled, it waits for the socket's next readiness edge instead of
+// reading again only to get EAGAIN. That saves a syscall per message on a connection that sends one message
+// and waits for the answer (a signaling exchange). Only whole frames are handled here (handle must not read
+// past what is buffered: a nested read would deadlock on the socket's read lock); serve returns when the
+// buffer holds part of a frame, which the caller then reads with Read, when handle returns false (stop), on
+// the read deadline (err), or at the end of the stream (err).
+func (p *rawSocket) serve(handle func() bool) (stop bool, err error) {
+	if p.buffered() > 0 {
+		return false, nil
+	}
+	var serr error
+	eof := false
+	err = p.rc.Read(func(fd uintptr) bool {
+		if p.buf == nil {
+			p.buf = pollBufs.Get().(*[pollBufSize]byte)
+		}
+		var n int
+		for {
+			n, serr = syscall.Read(int(fd), p.buf[:])
+			if serr != syscall.EINTR {
+				break
+			}
+		}
+		switch {
+		case serr == syscall.EAGAIN:
+			p.release() // nothing to read: wait without holding the buffer
+			serr = nil
+			return false
+		case serr != nil:
+			return true
+		case n == 0:
+			eof = true
+			return true
+		}
+		p.r, p.w = 0, n
+		for p.buffered() > 0 {
+			if !wholeFrame(p.buf[p.r:p.w]) {
+				return true
+			}
+			if !handle() {
+				stop = true
+				return true
+			}
+		}
+		return false // Read released the emptied buffer
+	})
+	switch {
+	case err != nil:
+	case serr != nil:
+		err = serr
+	case eof:
+		err = io.EOF
+	}
+	if err != nil {
+		p.release()
+	}
+	return stop, err
+}
+
+// wholeFrame tells whether b begins with a whole WebSocket frame (RFC 6455 section 5.2).
+func wholeFrame(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	n, size := 2, int64(b[1]&0x7f)
+	switch size {
+	case 126:
+		if len(b) < 4 {
+			return false
+		}
+		n, size = 4, int64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		if len(b) < 10 {
+			return false
+		}
+		n, size = 10, int64(binary.BigEndian.Uint64(b[2:])&(1<<63-1))
+	}
+	if b[1]&0x80 != 0 {
+		n += 4
+	}
+	return int64(len(b)-n) >= size
 }
 
 func (p *rawSocket) release() {

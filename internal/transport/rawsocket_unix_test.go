@@ -149,3 +149,120 @@ func TestFrameSentWithUpgradeRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestWholeFrame(t *testing.T) {
+	frame := func(payload int, masked bool) []byte {
+		var b bytes.Buffer
+		h := ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(payload), Masked: masked}
+		if err := ws.WriteHeader(&b, h); err != nil {
+			t.Fatal(err)
+		}
+		return append(b.Bytes(), make([]byte, payload)...)
+	}
+	for _, size := range []int{0, 1, 125, 126, 1000, 65535, 65536, 70000} {
+		for _, masked := range []bool{false, true} {
+			f := frame(size, masked)
+			for cut := 0; cut < len(f); cut += max(1, len(f)/97) {
+				if wholeFrame(f[:cut]) {
+					t.Fatalf("%d-byte payload (masked %v): %d of %d bytes taken for a whole frame", size, masked, cut, len(f))
+				}
+			}
+			if !wholeFrame(f) || !wholeFrame(append(f, 0x81)) {
+				t.Fatalf("%d-byte payload (masked %v): a whole frame not seen", size, masked)
+			}
+		}
+	}
+	// A length with the top bit set (invalid) is never whole, rather than negative.
+	if wholeFrame([]byte{0x81, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 1}) {
+		t.Fatal("a 64-bit length with its top bit set taken for a whole frame")
+	}
+}
+
+// serve hands every whole frame to handle in order, whatever pieces they arrive in; it returns with part of a
+// frame buffered (for Read to finish), when handle says stop, on the read deadline and at the end of the stream.
+func TestRawSocketServe(t *testing.T) {
+	client, server := tcpPair(t)
+	var stream bytes.Buffer
+	var want [][]byte
+	for i := range 300 {
+		payload := make([]byte, []int{0, 5, 200, 200, 200, 3000, 20 << 10}[rand.IntN(7)])
+		for j := range payload {
+			payload[j] = byte(i + j)
+		}
+		want = append(want, payload)
+		ws.WriteFrame(&stream, ws.MaskFrame(ws.NewTextFrame(payload)))
+	}
+	go func() {
+		for rest := stream.Bytes(); len(rest) > 0; {
+			n := min(len(rest), 1+rand.IntN(pollBufSize))
+			client.Write(rest[:n])
+			rest = rest[n:]
+			if rand.IntN(4) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // long enough for the deadline below to pass first
+		client.CloseWrite()
+	}()
+	p := newRawSocket(rawConn(t, server), nil)
+	var got [][]byte
+	readOne := func() bool {
+		h, err := ws.ReadHeader(p)
+		if err != nil || h.Length > 20<<10 {
+			t.Errorf("reading a frame: %v (length %d)", err, h.Length)
+			return false
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(p, payload); err != nil {
+			t.Errorf("reading a frame: %v", err)
+			return false
+		}
+		ws.Cipher(payload, h.Mask, 0)
+		got = append(got, payload)
+		return true
+	}
+	stops, partial, deadlines := 0, 0, 0
+	for {
+		server.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		stop, err := p.serve(func() bool {
+			if !readOne() {
+				return false
+			}
+			return rand.IntN(8) != 0 // now and then, stop
+		})
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			deadlines++
+			continue
+		case err == io.EOF:
+		case err != nil:
+			t.Fatal(err)
+		case stop:
+			stops++
+			continue
+		case p.buffered() > 0:
+			partial++
+			if !readOne() { // the rest of the frame, through Read
+				t.FailNow()
+			}
+			continue
+		default:
+			t.Fatal("serve returned with no reason")
+		}
+		break
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d frames, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("frame %d differs", i)
+		}
+	}
+	if p.buf != nil {
+		t.Fatal("a buffer kept after the end of the stream")
+	}
+	if stops == 0 || partial == 0 || deadlines == 0 {
+		t.Fatalf("not every way out taken: %d stops, %d partial frames, %d deadlines", stops, partial, deadlines)
+	}
+}

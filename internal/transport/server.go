@@ -39,7 +39,9 @@ type Server struct {
 	closing     bool
 	admitted    sync.WaitGroup // from a successful reserve until unreserve or the end of the reader
 	writers     atomic.Int64   // writer goroutines running now
-	writersPeak atomic.Int64   // most writers at once since the last trim
+	writersPeak atomic.Int64   // most writers at once (or connections in one pump round) since the last trim
+	lastBurst   atomic.Int64   // unix nanoseconds of the last pump round of burstWriters connections or more
+	pumps       []*pump        // pump.go
 	stop        chan struct{}
 	secret      []byte  // keys the names of same-network groups: Config.NetworkSecret, or random
 	poller      *poller // nil where epoll is unavailable: each connection then has a reader goroutine
@@ -70,6 +72,7 @@ func New(h *hub.Hub, static fs.FS, cfg Config) *Server {
 	} else {
 		cfg.Logger.Warn("no epoll: every connection gets a reader goroutine", "err", err)
 	}
+	s.startPumps()
 	go s.keepalive()
 	go s.trimAfterBursts()
 	if cfg.PeerJS != nil {
@@ -437,10 +440,11 @@ func (s *Server) keepalive() {
 // thousands: each blocked writer holds a stack and a buffer).
 const burstWriters = 1000
 
-// trimAfterBursts hands memory back to the OS once a burst is over. An idle Go server runs no GC, so without
-// this the heap high-water of one storm would stay resident for minutes. It costs one GC per burst.
+// trimAfterBursts hands memory back to the OS once a burst is over: trimQuiet after the last big pump round and
+// once no writer goroutine runs, so at a predictable time after a storm. An idle Go server runs no GC, so
+// without this the heap high-water of one storm would stay resident for minutes. It costs one GC per burst.
 func (s *Server) trimAfterBursts() {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(trimQuiet / 2)
 	defer t.Stop()
 	for {
 		select {
@@ -448,16 +452,29 @@ func (s *Server) trimAfterBursts() {
 			return
 		case <-t.C:
 		}
-		if s.writersPeak.Load() >= burstWriters && s.writers.Load() == 0 {
+		quiet := time.Since(time.Unix(0, s.lastBurst.Load())) > trimQuiet
+		if s.writersPeak.Load() >= burstWriters && s.writers.Load() == 0 && quiet {
 			s.writersPeak.Store(0)
 			debug.FreeOSMemory()
 		}
 	}
 }
 
+// trimQuiet is how long after a burst the server gives memory back (trimAfterBursts).
+const trimQuiet = 500 * time.Millisecond
+
+// noteBurst records a pump round of n connections, as that many writers at once.
+func (s *Server) noteBurst(n int) {
+	s.lastBurst.Store(time.Now().UnixNano())
+	s.notePeak(int64(n))
+}
+
 // writerStarted counts a writer goroutine in; the caller must s.writers.Add(-1) when it ends.
 func (s *Server) writerStarted() {
-	n := s.writers.Add(1)
+	s.notePeak(s.writers.Add(1))
+}
+
+func (s *Server) notePeak(n int64) {
 	for {
 		p := s.writersPeak.Load()
 		if n <= p || s.writersPeak.CompareAndSwap(p, n) {
