@@ -54,7 +54,8 @@ export function diskStorage() {
 /**
  * @typedef {object} FileSink
  * @property {'opfs'|'memory'} kind
- * @property {(bytes: Uint8Array) => Promise<void>} write appends bytes; callers await writes in order
+ * @property {(bytes: Uint8Array) => Promise<void>} write appends bytes; callers await writes in order. The sink
+ *   may take the bytes' ArrayBuffer (transfer it to a worker), so the caller must not use them afterwards
  * @property {() => Promise<File|Blob>} close finishes and returns the stored file
  * @property {() => Promise<void>} abort drops whatever was written
  */
@@ -432,43 +433,188 @@ export async function saveToDirectory(dir, file, name, path = '') {
 async function opfsSink(chain, name) {
   const dir = chain[chain.length - 1];
   const handle = await dir.getFileHandle(name, { create: true });
+  /** Removes the file, and the folder's directories while they are empty (removeEntry refuses one that is not). */
+  const remove = async () => {
+    await dir.removeEntry(name).catch(() => {});
+    for (let i = chain.length - 1; i > 0; i--) {
+      if (!(await chain[i - 1].removeEntry(chain[i].name).then(() => true, () => false))) break;
+    }
+  };
+  // Disk-backed (reading it does not load it into memory); its own type would follow the name's extension.
+  const stored = async () => new Blob([await handle.getFile()], { type: STORED_TYPE });
+  const viaWorker = await workerSink(handle, stored, remove);
+  if (viaWorker) return viaWorker;
   const w = await /** @type {any} */ (handle).createWritable();
-  /** @type {Uint8Array[]} */
-  let parts = [];
+  // One batch buffer for the whole file, filled as chunks arrive: a fresh one per batch cost more CPU than the
+  // copy itself (new memory is page-faulted in), and w.write is done with it once its promise resolves.
+  /** @type {Uint8Array | null} */
+  let batch = null;
   let pending = 0;
   const flush = async () => {
-    if (!pending) return;
-    const buf = new Uint8Array(pending);
-    let o = 0;
-    for (const p of parts) {
-      buf.set(p, o);
-      o += p.length;
-    }
-    parts = [];
+    if (!pending || !batch) return;
+    const n = pending;
     pending = 0;
-    await w.write(buf);
+    await w.write(n === batch.length ? batch : batch.subarray(0, n));
   };
   return {
     kind: 'opfs',
     async write(bytes) {
-      parts.push(bytes);
-      pending += bytes.length;
-      if (pending >= BATCH) await flush();
+      for (let o = 0; o < bytes.length;) {
+        batch ??= new Uint8Array(BATCH);
+        const n = Math.min(bytes.length - o, BATCH - pending);
+        batch.set(bytes.subarray(o, o + n), pending);
+        pending += n;
+        o += n;
+        if (pending === BATCH) await flush();
+      }
     },
     async close() {
       await flush();
+      batch = null;
       await w.close();
-      // Disk-backed (reading it does not load it into memory); its own type would follow the name's extension.
-      return new Blob([await handle.getFile()], { type: STORED_TYPE });
+      return stored();
     },
     async abort() {
-      parts = [];
+      batch = null;
+      pending = 0;
       await w.abort().catch(() => {});
-      await dir.removeEntry(name).catch(() => {});
-      // The folder's directories too, while they are empty (removeEntry refuses a directory that is not).
-      for (let i = chain.length - 1; i > 0; i--) {
-        if (!(await chain[i - 1].removeEntry(chain[i].name).then(() => true, () => false))) break;
-      }
+      await remove();
+    },
+  };
+}
+
+/**
+ * @typedef {object} Writer the worker that writes files with sync access handles (opfsworker.js)
+ * @property {Worker} worker
+ * @property {Map<number, (answer: any) => void>} calls waiting for an answer, by request number
+ * @property {number} n the last request number
+ * @property {boolean} dead it failed to load or crashed
+ */
+
+/**
+ * Started on first use; null where it cannot run or failed (then files go through createWritable).
+ * @type {Writer | null | undefined}
+ */
+let writer;
+
+/**
+ * How long the worker may take to open a file (it loads on the first) before it is given up on: files then go
+ * without it (a file it still had open fails with a write error).
+ */
+const WORKER_OPEN_MS = 15000;
+
+/**
+ * Asks the worker something and waits for the answer.
+ * @param {Writer} wr
+ * @param {any} msg without `n`
+ * @param {number} [timeoutMs]
+ * @returns {Promise<any>} the answer; {error, unsupported: true} when the worker failed or did not answer in time
+ */
+function ask(wr, msg, timeoutMs = 0) {
+  if (wr.dead) return Promise.resolve({ error: 'the storage worker failed', unsupported: true });
+  const n = ++wr.n;
+  return new Promise((resolve) => {
+    /** @type {any} */
+    let timer;
+    wr.calls.set(n, (answer) => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+    if (timeoutMs) timer = setTimeout(() => kill(wr), timeoutMs);
+    wr.worker.postMessage({ ...msg, n });
+  });
+}
+
+/**
+ * Gives up on the worker: it failed to load, crashed or hangs. Waiting calls get an error.
+ * @param {Writer} wr
+ */
+function kill(wr) {
+  if (wr.dead) return;
+  wr.dead = true;
+  if (writer === wr) writer = null;
+  wr.worker.terminate();
+  for (const resolve of wr.calls.values()) resolve({ error: 'the storage worker failed', unsupported: true });
+  wr.calls.clear();
+}
+
+/** @returns {Writer | null} the writer, started now when it was not yet */
+function startWriter() {
+  if (writer !== undefined) return writer;
+  writer = null;
+  try {
+    const worker = new Worker(new URL('./opfsworker.js', import.meta.url));
+    /** @type {Writer} */
+    const wr = { worker, calls: new Map(), n: 0, dead: false };
+    worker.onmessage = (e) => {
+      const resolve = wr.calls.get(e.data?.n);
+      wr.calls.delete(e.data?.n);
+      resolve?.(e.data);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      kill(wr);
+    };
+    writer = wr;
+  } catch {
+    // no workers here, or not from this URL
+  }
+  return writer;
+}
+
+/** Gives each file in the worker an id. */
+let workerFiles = 0;
+
+/**
+ * A sink that hands the chunks to the storage worker (opfsworker.js), transferring their buffers, without
+ * waiting for the writes: the worker writes in order and reports a failure when the file is closed.
+ * @param {FileSystemFileHandle} handle
+ * @param {() => Promise<Blob>} stored the stored file, once closed
+ * @param {() => Promise<void>} remove
+ * @returns {Promise<FileSink | null>} null where the worker cannot write files (then use createWritable)
+ */
+async function workerSink(handle, stored, remove) {
+  const wr = startWriter();
+  if (!wr) return null;
+  const id = `f${++workerFiles}`;
+  const opened = await ask(wr, { op: 'open', id, handle }, WORKER_OPEN_MS);
+  if (opened.error) {
+    if (opened.unsupported) kill(wr); // the same answer for every file: stop asking
+    return null;
+  }
+  let open = true;
+  // Chunks go to the worker in messages of about BATCH bytes: each message wakes the worker up.
+  /** @type {ArrayBuffer[]} */
+  let bufs = [];
+  let pending = 0;
+  const post = () => {
+    if (!bufs.length) return;
+    wr.worker.postMessage({ op: 'write', id, bufs }, bufs);
+    bufs = [];
+    pending = 0;
+  };
+  return {
+    kind: 'opfs',
+    async write(bytes) {
+      if (!open) throw new Error('write after close');
+      if (wr.dead) throw new Error('the storage worker failed');
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+      bufs.push(whole ? /** @type {ArrayBuffer} */ (bytes.buffer) : bytes.slice().buffer);
+      pending += bytes.length;
+      if (pending >= BATCH) post();
+    },
+    async close() {
+      open = false;
+      post();
+      const res = await ask(wr, { op: 'close', id });
+      if (res.error) throw new Error(res.error);
+      return stored();
+    },
+    async abort() {
+      bufs = [];
+      if (open) await ask(wr, { op: 'abort', id });
+      open = false;
+      await remove();
     },
   };
 }
