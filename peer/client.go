@@ -313,6 +313,11 @@ func newAPI(opts *Options, log *slog.Logger) *webrtc.API {
 	} else {
 		log.Debug("using the default network", "err", err)
 	}
+	// WAN tuning (issue 13, part 3): SCTP congestion control and windows for long, lossy paths, see sctpwan.go.
+	// Only with pion's own settings: a caller's SettingEngine keeps its SCTP settings.
+	if opts.SettingEngine == nil {
+		tuneSCTPForWAN(&se)
+	}
 	se.DetachDataChannels()
 	se.SetSCTPMaxMessageSize(maxChunk)
 	if opts.Loopback {

@@ -45,7 +45,8 @@ type Options struct {
 	// SettingEngine, when non-nil, is the base for pion's settings (network types, ports, ICE timeouts, UDP mux,
 	// a virtual network…). It is copied; the peer then enables detached data channels and sets the SCTP max
 	// message size, which the data-channel protocol needs. Nil: pion's defaults, plus 4 MiB UDP socket buffers
-	// (see udpnet.go), which a custom SettingEngine does not get.
+	// (see udpnet.go) and SCTP windows and congestion settings for long, lossy paths (sctpwan.go), which a
+	// custom SettingEngine does not get.
 	SettingEngine *webrtc.SettingEngine
 }
 

@@ -32,6 +32,10 @@ func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 	if uc, ok := c.(*net.UDPConn); ok {
 		uc.SetReadBuffer(udpBuffer)  // best effort
 		uc.SetWriteBuffer(udpBuffer) // best effort
+		// ICE's sockets bind port 0; mDNS binds 5353 and is used through x/net/ipv4, so it stays plain.
+		if laddr != nil && laddr.Port == 0 {
+			return batchUDP(uc), nil
+		}
 	}
 	return c, nil
 }
