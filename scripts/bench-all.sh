@@ -63,7 +63,8 @@ for section in $SECTIONS; do
         "$root/scripts/bench-files.sh" >"$tmp/files.md"
       ;;
     wan)
-      RUNS=$RUNS SIZE=${WAN_SIZE:-64MiB} "$root/scripts/bench-wan.sh" >"$tmp/wan.md"
+      RUNS=$RUNS SIZE=${WAN_SIZE:-64MiB} TOOLS="p2plobby croc go-chromium chromium-chromium" \
+        "$root/scripts/bench-wan.sh" >"$tmp/wan.md"
       ;;
     browser)
       (cd "$root" && P2PLOBBY_BENCH=$RUNS P2PLOBBY_BENCH_MIB=${BROWSER_MIB:-100} \
