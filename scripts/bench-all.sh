@@ -115,6 +115,6 @@ if [ -f "$tmp/wan.md" ]; then
 fi
 if [ -f "$tmp/browser.out" ]; then
   line=$(grep -o 'BENCH .*' "$tmp/browser.out" | tail -n 1)
-  full=$(sed -n 's/.*full=\([0-9.]*\).*/\1/p' <<<"$line") pair=$(sed -n 's/.*pair=\([0-9.]*\).*/\1/p' <<<"$line")
+  full=$(sed -n 's/.* full=\([0-9.]*\).*/\1/p' <<<"$line") pair=$(sed -n 's/.* pair=\([0-9.]*\).*/\1/p' <<<"$line")
   row "browser full path, MB/s (raw pair of the same browsers)" "$full" "$pair" "≥ 0.73"
 fi
