@@ -33,7 +33,7 @@ func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 		uc.SetReadBuffer(udpBuffer)  // best effort
 		uc.SetWriteBuffer(udpBuffer) // best effort
 		// ICE's sockets bind port 0; mDNS binds 5353 and is used through x/net/ipv4, so it stays plain.
-		if laddr != nil && laddr.Port == 0 {
+		if batchedUDP && laddr != nil && laddr.Port == 0 {
 			return batchUDP(uc), nil
 		}
 	}
@@ -62,3 +62,8 @@ func (n bufferedNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transpo
 func (n bufferedNet) Dial(network, address string) (net.Conn, error) {
 	return (&net.Dialer{Timeout: tcpDialTimeout}).Dial(network, address)
 }
+
+// batchedUDP turns the batched sockets of udpbatch_linux.go on. Off for now: since they came in, e2e
+// TestGoPeerRequestsBrowser failed 2 of 3 CI runs (the Go peer never saw the page's hello), and until that is
+// understood the plain sockets stay (docs/benchmarks.md, "Batched UDP").
+const batchedUDP = false
