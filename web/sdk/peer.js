@@ -14,6 +14,10 @@ const CONNECT_TIMEOUT_MS = 30000;
 const SAS_TIMEOUT_MS = 15000;
 /** How old a stats report a browser may answer getStats with: Chromium keeps one for 50 ms (and a margin). */
 const STATS_CACHE_MS = 100;
+/** Control messages held while a channel the other side opened may not be open at this end yet (#setupControl). */
+const HELD_MAX = 64;
+/** How long they are held at most when the other side says nothing. */
+const HELD_WAIT_MS = 2000;
 /** Chat text limit (docs/datachannel.md): 16 KiB of UTF-8. */
 const MAX_CHAT_BYTES = 16 << 10;
 
@@ -78,6 +82,10 @@ export class Peer extends Emitter {
     this.pc = null;
     /** @type {RTCDataChannel | null} */
     this.control = null;
+    /** @type {object[] | null} control messages held until the channel is surely open here (#setupControl) */
+    this.held = null;
+    /** @type {any} */
+    this.heldTimer = null;
     /** @type {Map<string, OutgoingTransfer>} */
     this.outgoing = new Map();
     /** @type {Map<string, IncomingTransfer>} */
@@ -199,8 +207,22 @@ export class Peer extends Emitter {
    */
   sendControl(msg) {
     if (this.control?.readyState !== 'open') return false;
+    if (this.held) {
+      if (this.held.length >= HELD_MAX) return false;
+      this.held.push(msg);
+      return true;
+    }
     this.control.send(JSON.stringify(msg));
     return true;
+  }
+
+  /** Sends the control messages held since the channel opened (see #setupControl). */
+  #releaseHeld() {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    clearTimeout(this.heldTimer);
+    for (const msg of held) this.sendControl(msg);
   }
 
   /**
@@ -254,6 +276,7 @@ export class Peer extends Emitter {
   close(state, reason, linger = 0) {
     if (this.ended) return;
     clearTimeout(this.timer);
+    clearTimeout(this.heldTimer);
     const why = state === 'closed' ? 'The connection was closed.' : reason;
     for (const t of [...this.outgoing.values(), ...this.incoming.values()]) t.end('failed', why);
     const { control, pc } = this;
@@ -344,7 +367,7 @@ export class Peer extends Emitter {
     };
     pc.ondatachannel = (ev) => {
       const dc = ev.channel;
-      if (dc.label === 'p2plobby' && !this.control) this.#setupControl(dc);
+      if (dc.label === 'p2plobby' && !this.control) this.#setupControl(dc, true);
       else if (dc.label.startsWith('file:')) {
         const t = this.incoming.get(dc.label.slice(5));
         if (t) t.attach(dc);
@@ -408,11 +431,20 @@ export class Peer extends Emitter {
     else if (this.queued.length < 200) this.queued.push(c); // trickle may beat the description
   }
 
-  /** @param {RTCDataChannel} dc */
-  #setupControl(dc) {
+  /**
+   * @param {RTCDataChannel} dc
+   * @param {boolean} [incoming] the other side opened it
+   */
+  #setupControl(dc, incoming = false) {
     this.control = dc;
+    // Chromium shows a channel the other side opened as open before its own end of the opening handshake is
+    // done, and silently drops what is sent in that gap (seen: our hello lost, the chat after it delivered).
+    // The opener always speaks first (hello), and a message is only handed to the page once the channel is
+    // open at this end too: hold what we send until then (or HELD_WAIT_MS, for an opener that stays silent).
+    this.held = incoming ? [] : null;
     dc.onopen = () => this.#onOpen();
     dc.onmessage = (ev) => {
+      this.#releaseHeld();
       if (typeof ev.data !== 'string') return;
       let msg;
       try {
@@ -428,6 +460,7 @@ export class Peer extends Emitter {
   #onOpen() {
     if (this.ended) return;
     clearTimeout(this.timer);
+    if (this.held) this.heldTimer = setTimeout(() => this.#releaseHeld(), HELD_WAIT_MS);
     const pc = /** @type {RTCPeerConnection} */ (this.pc);
     this.sendControl({ t: 'hello', v: 2, agent: 'p2plobby-js/1' });
     this.#startSas(pc);
