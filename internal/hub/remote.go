@@ -142,8 +142,8 @@ func (h *Hub) Deliver(room, fromNode, fromID, toID string, frame []byte) Deliver
 		return UnknownSender
 	}
 	if f.hidden {
-		if len(f.held) < maxHeld {
-			f.held = append(f.held, heldRelay{to: t, frame: frame})
+		if len(f.remote.held) < maxHeld {
+			f.remote.held = append(f.remote.held, heldRelay{to: t, frame: frame})
 		}
 		r.mu.Unlock()
 		return Delivered
@@ -212,13 +212,13 @@ func (r *room) claim(node, id, name string) (released int) {
 	name = protocol.CleanName(name) // another node is trusted, but its names are kept as clean as ours
 	m := r.members[id]
 	if m == nil {
-		m = &Member{hub: r.hub, room: r, node: node, id: id, hidden: true}
+		m = &Member{hub: r.hub, room: r, node: node, id: id, hidden: true, remote: &remoteState{}}
 		r.members[id] = m
 		r.remotes.Add(1)
 	} else if m.node != node {
 		return 0 // an id is one node's; a clash of random ids is not worth more than ignoring it
 	}
-	m.want = name
+	m.remote.want = name
 	if !r.settle(m) {
 		r.wait(m)
 	}
@@ -228,7 +228,7 @@ func (r *room) claim(node, id, name string) (released int) {
 // settle shows remote member m under its claimed name, or renames it to that name, unless a shown member
 // holds it and wins: a local loser is renamed here. It reports false if m must wait. Called with r.mu held.
 func (r *room) settle(m *Member) bool {
-	n := m.want
+	n := m.remote.want
 	if !m.hidden && m.name == n {
 		r.unwait(m)
 		return true
@@ -246,12 +246,12 @@ func (r *room) settle(m *Member) bool {
 		m.hidden = false
 		m.name, m.connected = n, protocol.Connected(m.id, n)
 		r.show(m)
-		for _, h := range m.held {
+		for _, h := range m.remote.held {
 			if h.to.enqueue(h.frame) {
 				h.to.conn.Wake()
 			}
 		}
-		m.held = nil
+		m.remote.held = nil
 		return true
 	}
 	r.rename(m, n)
@@ -289,7 +289,9 @@ func (r *room) unwait(m *Member) {
 // (no view ever had it). Called with r.mu held.
 func (r *room) removeRemote(m *Member) {
 	r.unwait(m)
-	m.held = nil
+	if m.remote != nil {
+		m.remote.held = nil
+	}
 	r.remotes.Add(-1)
 	if m.hidden {
 		m.left = true

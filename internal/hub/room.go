@@ -170,7 +170,7 @@ func (r *room) maybeCompact() {
 	clear(r.order[len(kept):])
 	for _, m := range r.list {
 		if m.snapping {
-			m.snapPos, m.snapEnd = int(newPos[m.snapPos]), int(newPos[m.snapEnd])
+			m.snapPos, m.snapEnd = newPos[m.snapPos], newPos[m.snapEnd]
 		}
 	}
 	r.order, r.tombs = kept, tombs
@@ -211,7 +211,7 @@ func (r *room) uniqueName(name string, self *Member) string {
 			return false
 		}
 		for _, w := range r.waiting { // claimed by a member of another node: see remote.go
-			if w.want == n && w != self {
+			if w.remote.want == n && w != self {
 				return false
 			}
 		}

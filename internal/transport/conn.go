@@ -32,7 +32,6 @@ type conn struct {
 	nc     net.Conn
 	ip     string
 	host   string  // the Host the client used: ICE server URLs name it
-	fixed  bool    // the member's name came from its join token (hub.NameFixer)
 	pj     *pjConn // a PeerJS client (peerjs.go); nil for the lobby's own protocol
 	member *hub.Member
 	iceDue atomic.Int64 // unix nanoseconds when the member's ICE servers need refreshing; 0: never
@@ -40,11 +39,14 @@ type conn struct {
 	// Writer state: 0 idle (no writer), 1 writing (a writer goroutine, or Flush in another goroutine),
 	// 2 writing and woken again since the last drain, 3 idle and queued on the pump.
 	state     atomic.Int32
-	closeReq  atomic.Pointer[closeRequest]
 	closeSent atomic.Bool
 	graceOver atomic.Bool // the close grace has passed: whoever is last closes the socket
 	readEnded atomic.Bool
 	pingDue   atomic.Bool
+	fixed     bool // the member's name came from its join token (hub.NameFixer)
+	readDone  bool // reader state, as below
+	msgOp     ws.OpCode
+	closeReq  atomic.Pointer[closeRequest]
 	pong      atomic.Pointer[[]byte] // payload of the last client ping, to answer
 	wbuf      []byte                 // the writer's buffer while it writes
 	emitFn    func([]byte) bool      // c.emit, bound once so draining allocates nothing
@@ -54,14 +56,18 @@ type conn struct {
 	rd       io.Reader  // sock on sockets, else a bufio.Reader
 	sock     *rawSocket // nil when the connection is not a socket (or not on Unix)
 	token    uint64     // the poller's key for this connection; 0 when not polled
-	readDone bool
-	msg      []byte // the message being read
-	msgOp    ws.OpCode
+	msg      []byte     // the message being read
 	tokens   float64
-	last     time.Time
+	last     int64        // monotonic nanoseconds (sinceStart) when tokens was last topped up
 	dropped  int          // messages dropped since the token bucket was last full
 	lastRead atomic.Int64 // unix nanoseconds when the last frame began; the keepalive cuts silent clients
 }
+
+// clockStart is the reference of sinceStart: a conn keeps 8 bytes of time, not a 24-byte time.Time.
+var clockStart = time.Now()
+
+// sinceStart is a monotonic clock reading (time.Now's wall clock may jump).
+func sinceStart() int64 { return int64(time.Since(clockStart)) }
 
 type closeRequest struct {
 	code   int
@@ -579,8 +585,8 @@ var (
 // more than Burst drops before the bucket refills completely is a flood, and closes the connection.
 func (c *conn) allow() bool {
 	cfg := &c.s.cfg
-	now := time.Now()
-	c.tokens += now.Sub(c.last).Seconds() * cfg.Rate
+	now := sinceStart()
+	c.tokens += float64(now-c.last) / 1e9 * cfg.Rate
 	c.last = now
 	if c.tokens >= float64(cfg.Burst) {
 		c.tokens = float64(cfg.Burst)
