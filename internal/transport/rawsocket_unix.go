@@ -91,7 +91,7 @@ func (p *rawSocket) read(dst []byte, fill bool) (int, error) {
 			b = p.buf[:]
 		}
 		for {
-			n, serr = syscall.Read(int(fd), b)
+			n, serr = sysRead(int(fd), b)
 			if serr != syscall.EINTR {
 				break
 			}
@@ -142,7 +142,7 @@ func (p *rawSocket) serve(handle func() bool) (stop bool, err error) {
 		}
 		var n int
 		for {
-			n, serr = syscall.Read(int(fd), p.buf[:])
+			n, serr = sysRead(int(fd), p.buf[:])
 			if serr != syscall.EINTR {
 				break
 			}
@@ -228,7 +228,7 @@ func (p *rawSocket) tryWrite(b []byte) (int, error) {
 	var serr error
 	err := p.rc.Write(func(fd uintptr) bool {
 		for {
-			n, serr = syscall.Write(int(fd), b)
+			n, serr = sysWrite(int(fd), b)
 			if serr != syscall.EINTR {
 				return true // never wait: that is writeLoop's job
 			}
