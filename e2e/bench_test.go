@@ -23,15 +23,7 @@ func TestBenchFileTransfer(t *testing.T) {
 	if runs <= 0 {
 		t.Skip("set P2PLOBBY_BENCH=N to run N rounds of the file-transfer benchmark")
 	}
-	size := 100 << 20
-	if v, err := strconv.Atoi(os.Getenv("P2PLOBBY_BENCH_MIB")); err == nil && v > 0 {
-		size = v << 20
-	}
-	s := lobbytest.Start(t)
-	alice := openOwn(t, s, "bench", "Alice")
-	bob := openOwn(t, s, "bench", "Bob")
-	connect(t, alice, bob)
-	path, want := randomFile(t, "bench.bin", size)
+	alice, bob, path, want, size := benchPages(t)
 
 	var full, raw, pair []float64
 	for i := range runs {
@@ -96,4 +88,19 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// benchPages starts a server and two connected pages, Alice and Bob, and writes a random file of
+// P2PLOBBY_BENCH_MIB MiB (100 by default) for a transfer benchmark: its path, SHA-256 and size.
+func benchPages(t *testing.T) (alice, bob *page, path, want string, size int) {
+	size = 100 << 20
+	if v, err := strconv.Atoi(os.Getenv("P2PLOBBY_BENCH_MIB")); err == nil && v > 0 {
+		size = v << 20
+	}
+	s := lobbytest.Start(t)
+	alice = openOwn(t, s, "bench", "Alice")
+	bob = openOwn(t, s, "bench", "Bob")
+	connect(t, alice, bob)
+	path, want = randomFile(t, "bench.bin", size)
+	return alice, bob, path, want, size
 }

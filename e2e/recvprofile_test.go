@@ -16,7 +16,6 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
-	"github.com/p2plobby/p2plobby/internal/lobbytest"
 )
 
 // TestProfileFileReceive shows where the CPU goes while one browser receives a file from another (issue 13,
@@ -31,15 +30,7 @@ func TestProfileFileReceive(t *testing.T) {
 	if os.Getenv("P2PLOBBY_PROFILE") == "" {
 		t.Skip("set P2PLOBBY_PROFILE=1 to profile a browser receiving a file")
 	}
-	size := 100 << 20
-	if v, err := strconv.Atoi(os.Getenv("P2PLOBBY_BENCH_MIB")); err == nil && v > 0 {
-		size = v << 20
-	}
-	s := lobbytest.Start(t)
-	alice := openOwn(t, s, "bench", "Alice")
-	bob := openOwn(t, s, "bench", "Bob")
-	connect(t, alice, bob)
-	path, want := randomFile(t, "bench.bin", size)
+	alice, bob, path, want, size := benchPages(t)
 	browsers := map[string]int{"send": browserPid(t, alice), "recv": browserPid(t, bob)}
 
 	phase := func(name string, run func() float64) {

@@ -106,10 +106,9 @@ type Lab struct {
 
 var labCount atomic.Int64
 
-// New builds the lab described by cfg and registers its teardown with t.Cleanup: it kills the processes
-// started in it (with Command or otherwise), then deletes its namespaces. It fails t if the lab cannot be built.
-func New(t testing.TB, cfg Config) *Lab {
-	t.Helper()
+// newLab returns an empty lab whose teardown is registered with t.Cleanup, and the prefix of its namespaces'
+// names (unique to this process and lab).
+func newLab(t testing.TB) (*Lab, string) {
 	prefix := fmt.Sprintf("p2pl%d-%d-", os.Getpid(), labCount.Add(1))
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Lab{ctx: ctx, hosts: map[string]*Host{}, byNet: map[string][]*Host{}}
@@ -119,6 +118,14 @@ func New(t testing.TB, cfg Config) *Lab {
 			t.Errorf("natlab: teardown: %v", err)
 		}
 	})
+	return l, prefix
+}
+
+// New builds the lab described by cfg and registers its teardown with t.Cleanup: it kills the processes
+// started in it (with Command or otherwise), then deletes its namespaces. It fails t if the lab cannot be built.
+func New(t testing.TB, cfg Config) *Lab {
+	t.Helper()
+	l, prefix := newLab(t)
 	if err := l.build(t.TempDir(), prefix, cfg); err != nil {
 		t.Fatalf("natlab: %v", err)
 	}

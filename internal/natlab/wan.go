@@ -1,7 +1,6 @@
 package natlab
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -49,15 +48,7 @@ func (c WANConfig) impairment(seed uint64) Impairment {
 // Teardown, registered with t.Cleanup, stops the Link, kills the hosts' processes and deletes the namespaces.
 func NewWAN(t testing.TB, cfg WANConfig) (*Lab, *Link) {
 	t.Helper()
-	prefix := fmt.Sprintf("p2pl%d-%d-", os.Getpid(), labCount.Add(1))
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &Lab{ctx: ctx, hosts: map[string]*Host{}, byNet: map[string][]*Host{}}
-	t.Cleanup(func() {
-		cancel()
-		if err := l.teardown(); err != nil {
-			t.Errorf("natlab: teardown: %v", err)
-		}
-	})
+	l, prefix := newLab(t)
 	a := &Host{Name: "wan-a", NS: prefix + "wan-a", IP: ServerIP, PublicIP: ServerIP, NAT: None, lab: l}
 	b := &Host{Name: "wan-b", NS: prefix + "wan-b", IP: WANIP, PublicIP: WANIP, NAT: None, lab: l}
 	l.Server = a
