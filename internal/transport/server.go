@@ -293,7 +293,6 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // startConn serves a connection whose member has joined: it registers it, starts its writer (for the
 // member's first frames) and hands its reading to the poller or to a reader goroutine.
 func (s *Server) startConn(c *conn, nc net.Conn, hijacked *bufio.Reader, ip string) {
-	c.tokens, c.last = float64(s.cfg.Burst), sinceStart()
 	c.rd = newReader(nc, hijacked)
 	if c.sock, _ = c.rd.(*rawSocket); c.sock != nil {
 		c.sock.extend = func() { nc.SetReadDeadline(time.Time{}) } // stalled mid-message: the keepalive judges
