@@ -225,13 +225,13 @@ func (s *Server) Admit(id string) {
 // Leave ends member id's use of TURN: its credentials are refused from now on and its allocations end.
 func (s *Server) Leave(id string) {
 	s.mu.Lock()
-	m, ok := s.members[id]
+	var relays []*relayConn
+	if m := s.members[id]; m != nil {
+		relays = m.list() // under s.mu: release deletes from the same map when a relay closes
+	}
 	delete(s.members, id)
 	s.mu.Unlock()
-	if !ok || m == nil {
-		return
-	}
-	for _, rc := range m.list() {
+	for _, rc := range relays {
 		rc.Close() // pion's relay loop sees the socket closed and deletes the allocation
 	}
 }
@@ -387,6 +387,7 @@ func (s *Server) release(rc *relayConn) {
 	s.mu.Unlock()
 }
 
+// list returns m's relays. Called with Server.mu held.
 func (m *member) list() []*relayConn {
 	out := make([]*relayConn, 0, len(m.relays))
 	for rc := range m.relays {
