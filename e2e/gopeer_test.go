@@ -13,8 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,6 +329,7 @@ func TestGoPeerRequestsBrowser(t *testing.T) {
 		t.Errorf("Go peer sees agent %q, want p2plobby-js/…", a)
 	}
 	alice.waitFor("the page got the Go peer's hello", `[...window.p2plobby.lobby.peers.values()].some(p => p.agent === 'p2plobby-go/1')`, 5*time.Second)
+	wantLargeReceiveBuffer(t, conn) // the Go peer's offer carried the video section
 
 	// The Go peer hangs up: the page shows the connection closed, and Conn reports it.
 	conn.Close()
@@ -352,6 +357,7 @@ func TestGoPeerSendsFileToBrowser(t *testing.T) {
 	if got, want := alice.pageCode(goName), conn.VerificationCode(); got != want {
 		t.Errorf("verification codes differ: page %q, Go peer %q", got, want)
 	}
+	wantLargeReceiveBuffer(t, conn) // the page's offer carried the video section
 
 	const size = 20 << 20
 	path, want := randomFile(t, "from-go.bin", size)
@@ -692,5 +698,38 @@ func TestGoPeerTransferCancel(t *testing.T) {
 	}
 	if got, _ := diskSHA256(t, paths[0]); got != want {
 		t.Errorf("after.bin arrived with SHA-256 %s, want %s", got, want)
+	}
+}
+
+// chromiumDataOnlyRcvbuf is the receive buffer the kernel reports (ss's rb: twice what was asked) for Chromium's
+// UDP socket of a connection without video: 64 KiB asked.
+const chromiumDataOnlyRcvbuf = 2 * 64 << 10
+
+// wantLargeReceiveBuffer checks that the browser's UDP socket at the other end of conn has a larger receive
+// buffer than Chromium gives a data-only connection: the inactive video section of every offer (SDK and Go
+// peer) is there for this (docs/datachannel.md, "A video section that carries nothing").
+func wantLargeReceiveBuffer(t *testing.T, conn *peer.Conn) {
+	t.Helper()
+	p, err := conn.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, err := net.SplitHostPort(p.RemoteAddr)
+	if err != nil {
+		t.Fatalf("path %+v: %v", p, err)
+	}
+	out, err := exec.Command("ss", "-uamnH", "sport = :"+port).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	found := regexp.MustCompile(`rb(\d+)`).FindAllStringSubmatch(string(out), -1)
+	if len(found) == 0 {
+		t.Fatalf("no UDP socket with port %s (the page's end of %s): %q", port, p, out)
+	}
+	for _, m := range found {
+		if rb, _ := strconv.Atoi(m[1]); rb <= chromiumDataOnlyRcvbuf {
+			t.Errorf("the page's UDP socket (port %s) has a receive buffer of %d bytes, want more than a data-only connection's %d:\n%s",
+				port, rb, chromiumDataOnlyRcvbuf, out)
+		}
 	}
 }

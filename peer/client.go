@@ -332,7 +332,15 @@ func newAPI(opts *Options, log *slog.Logger) *webrtc.API {
 	if se.LoggerFactory == nil {
 		se.LoggerFactory = pionlog.Factory{Log: log}
 	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	// VP8 only, so that an offer can carry the empty video section of addReceiveBufferHint (session.go).
+	var me webrtc.MediaEngine
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+		PayloadType:        96,
+	}, webrtc.RTPCodecTypeVideo); err != nil {
+		log.Debug("no video codec: offers stay data-only", "err", err)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&me))
 }
 
 // ID returns this client's member id, as the server assigned it.

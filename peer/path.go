@@ -2,6 +2,8 @@ package peer
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -15,7 +17,7 @@ type Path struct {
 	// RelayProtocol is how this side reaches its TURN server when LocalType is "relay": "udp", "tcp" or
 	// "tls"; empty otherwise.
 	RelayProtocol string
-	LocalAddr     string // ip:port of the local candidate (the relay's address for a relay candidate)
+	LocalAddr     string // host:port of the local candidate, [ip6]:port for IPv6 (the relay's address for a relay candidate)
 	RemoteAddr    string
 }
 
@@ -46,8 +48,8 @@ func (c *Conn) Path() (Path, error) {
 		LocalType:  pair.Local.Typ.String(),
 		RemoteType: pair.Remote.Typ.String(),
 		Protocol:   pair.Local.Protocol.String(),
-		LocalAddr:  fmt.Sprintf("%s:%d", pair.Local.Address, pair.Local.Port),
-		RemoteAddr: fmt.Sprintf("%s:%d", pair.Remote.Address, pair.Remote.Port),
+		LocalAddr:  net.JoinHostPort(pair.Local.Address, strconv.Itoa(int(pair.Local.Port))),
+		RemoteAddr: net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port))),
 	}
 	if pair.Local.Typ == webrtc.ICECandidateTypeRelay {
 		// Only the stats say how the relay is reached; match the candidate by address.

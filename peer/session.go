@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -347,6 +348,7 @@ func (s *session) connect(ctx context.Context) (*Conn, error) {
 		return nil, s.fail(fmt.Errorf("%w: %w", ErrConnectionFailed, err))
 	}
 	s.watchControl(dc)
+	addReceiveBufferHint(pc, s.c.log)
 	offer, err := pc.CreateOffer(nil)
 	if err == nil {
 		err = pc.SetLocalDescription(offer)
@@ -447,3 +449,16 @@ func (r *Request) Accept(ctx context.Context) (*Conn, error) { return r.s.accept
 
 // Decline refuses the request.
 func (r *Request) Decline() error { return r.s.decline() }
+
+// addReceiveBufferHint adds an inactive video section to an offer: a Chromium on the other side gives the
+// connection's UDP socket a 1 MiB receive buffer only when the connection has video, and otherwise 64 KiB, which
+// overflows (and loses most of a transfer's packets) as soon as more than ~55 datagrams are in flight
+// (docs/datachannel.md, "A video section that carries nothing"). pion leaves an inactive section out of its
+// offers, so it is recvonly; nothing is sent on it, and a track the other side sends anyway is stopped.
+func addReceiveBufferHint(pc *webrtc.PeerConnection, log *slog.Logger) {
+	pc.OnTrack(func(_ *webrtc.TrackRemote, r *webrtc.RTPReceiver) { _ = r.Stop() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		log.Debug("offer stays data-only", "err", err)
+	}
+}

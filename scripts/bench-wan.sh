@@ -15,8 +15,8 @@
 #   TOOLS="p2plobby croc"               add go-chromium (CLI send → the app in headless Chromium) and
 #                                       chromium-chromium (the app → the app) for the browser pairs: they run
 #                                       in the e2e test binary (TestBenchWANBrowser), Chromium in each namespace
-#   BROWSER_SIZE=8MiB                   the browser pairs' file (same units as SIZE): Chromium is slow over
-#                                       the path (0.2–1 MB/s here), and a run must end within RUN_TIMEOUT
+#   BROWSER_SIZE=8MiB                   the browser pairs' file (same units as SIZE): Chromium is slower over
+#                                       the path (0.16–3 MB/s here), and a run must end within RUN_TIMEOUT
 #   RUN_TIMEOUT=240s                    a run taking longer is killed and counts as failed
 #   P2PLOBBY_BENCH_VERBOSE=1            run p2plobby's sender with --verbose, to count pion's T3-rtx timeouts
 #
