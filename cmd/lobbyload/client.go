@@ -25,6 +25,8 @@ type lobby struct {
 	// maps of strings would take gigabytes; as bitsets it is 3 MB).
 	idMu sync.RWMutex
 	ids  map[string]int32
+	// byIdx is each index's id, for indexAfter's guess (read without the lock; written once, under it).
+	byIdx []atomic.Pointer[string]
 
 	start    time.Time     // first dial
 	pending  atomic.Int64  // members whose view is not complete yet
@@ -48,6 +50,7 @@ func newLobby(ctx context.Context, cfg *config, members int) *lobby {
 		cfg:    cfg,
 		want:   members - 1,
 		ids:    make(map[string]int32, members),
+		byIdx:  make([]atomic.Pointer[string], members),
 		done:   make(chan struct{}),
 		dialer: newDialer(cfg),
 	}
@@ -115,8 +118,24 @@ func (l *lobby) index(id []byte) int32 {
 		return i
 	}
 	i = int32(len(l.ids))
-	l.ids[string(id)] = i
+	key := string(id)
+	l.ids[key] = i
+	if int(i) < len(l.byIdx) {
+		l.byIdx[i].Store(&key)
+	}
 	return i
+}
+
+// indexAfter is index, trying prev+1 first: a member hears of the others in about the order they got their
+// indexes (the order they joined), and comparing one id is much cheaper than the map's lookup, which took a
+// fifth of the tool's CPU in a join storm of 10,000 (the tool, not the server, limited that benchmark).
+func (l *lobby) indexAfter(id []byte, prev int32) int32 {
+	if g := int(prev) + 1; g < len(l.byIdx) {
+		if p := l.byIdx[g].Load(); p != nil && *p == string(id) {
+			return int32(g)
+		}
+	}
+	return l.index(id)
 }
 
 // finished reports a member's view becoming complete (or incomplete again).
@@ -148,6 +167,7 @@ type member struct {
 	seen      bitset
 	count     int
 	connected int64 // connected events received
+	last      int32 // index of the last connected event, for indexAfter
 	pair      atomic.Pointer[pair]
 }
 
@@ -161,7 +181,7 @@ func (l *lobby) dial(ctx context.Context, n int) (*member, error) {
 		return nil, fmt.Errorf("dial member %d: %w", n, err)
 	}
 	conn.SetReadLimit(1 << 20)
-	m := &member{l: l, n: n, conn: conn, idx: -1, selfCh: make(chan struct{}), seen: newBitset(l.want + 1)}
+	m := &member{l: l, n: n, conn: conn, idx: -1, last: -1, selfCh: make(chan struct{}), seen: newBitset(l.want + 1)}
 	l.readWG.Add(1)
 	go m.read()
 	return m, nil
@@ -254,7 +274,8 @@ func (m *member) handle(msg []byte) {
 		}
 	case kindConnected:
 		m.connected++
-		i := l.index(arg)
+		i := l.indexAfter(arg, m.last)
+		m.last = i
 		switch {
 		case !m.ready:
 			l.errorf("member %d: connected event before self-connected", m.n)

@@ -47,6 +47,32 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestIndexAfter: the guessed index is only taken when its id matches; otherwise the map decides, and every id
+// keeps one index whatever the guesses were.
+func TestIndexAfter(t *testing.T) {
+	l := newLobby(context.Background(), &config{}, 3)
+	a, b, c := l.index([]byte("a")), l.index([]byte("b")), l.index([]byte("c"))
+	cases := []struct {
+		id   string
+		prev int32
+		want int32
+	}{
+		{"a", -1, a}, {"b", a, b}, {"c", b, c}, // right guesses
+		{"c", a, c}, {"a", b, a}, {"b", c, b}, // wrong guesses: prev+1 is another id, or past the end
+	}
+	for _, tc := range cases {
+		if got := l.indexAfter([]byte(tc.id), tc.prev); got != tc.want {
+			t.Errorf("indexAfter(%q, %d) = %d, want %d", tc.id, tc.prev, got, tc.want)
+		}
+	}
+	if d := l.indexAfter([]byte("d"), c); d != 3 || l.index([]byte("d")) != 3 {
+		t.Errorf("a new id beyond the expected members got %d, want 3 (and to keep it)", d)
+	}
+	if got := l.indexAfter([]byte("a"), 2); got != a {
+		t.Errorf("indexAfter past the table = %d, want %d", got, a)
+	}
+}
+
 func TestLoopbackURL(t *testing.T) {
 	for _, ok := range []string{"ws://127.0.0.1:3333/", "ws://127.9.8.7/", "ws://[::1]:80/x", "ws://LOCALHOST:1/"} {
 		if _, _, err := loopbackURL(ok); err != nil {
