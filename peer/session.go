@@ -257,6 +257,9 @@ func (s *session) newPC() (*webrtc.PeerConnection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConnectionFailed, err)
 	}
+	// Media is never used: a track the other side sends anyway (the offers' video section is only there for
+	// Chromium's socket buffer, see addReceiveBufferHint) is stopped rather than buffered.
+	pc.OnTrack(func(_ *webrtc.TrackRemote, r *webrtc.RTPReceiver) { _ = r.Stop() })
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {
 			return
@@ -454,9 +457,8 @@ func (r *Request) Decline() error { return r.s.decline() }
 // connection's UDP socket a 1 MiB receive buffer only when the connection has video, and otherwise 64 KiB, which
 // overflows (and loses most of a transfer's packets) as soon as more than ~55 datagrams are in flight
 // (docs/datachannel.md, "A video section that carries nothing"). pion leaves an inactive section out of its
-// offers, so it is recvonly; nothing is sent on it, and a track the other side sends anyway is stopped.
+// offers, so it is recvonly; nothing is sent on it, and a track the other side sends anyway is stopped (newPC).
 func addReceiveBufferHint(pc *webrtc.PeerConnection, log *slog.Logger) {
-	pc.OnTrack(func(_ *webrtc.TrackRemote, r *webrtc.RTPReceiver) { _ = r.Stop() })
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		log.Debug("offer stays data-only", "err", err)
