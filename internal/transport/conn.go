@@ -53,10 +53,10 @@ type conn struct {
 
 	// Reader state: touched by one reading goroutine at a time (readMu hands it from one burst to the next).
 	readMu   sync.Mutex
-	rd       io.Reader  // sock on sockets, else a bufio.Reader
-	sock     *rawSocket // nil when the connection is not a socket (or not on Unix)
-	token    uint64     // the poller's key for this connection; 0 when not polled
-	msg      []byte     // the message being read
+	rd       io.Reader    // sock on sockets, else a bufio.Reader
+	sock     *rawSocket   // nil when the connection is not a socket (or not on Unix)
+	token    uint64       // the poller's key for this connection; 0 when not polled
+	msg      []byte       // the message being read
 	rate     bucket       // messages (Config.Rate, Burst); 16 bytes where a time.Time alone took 24
 	dropped  int          // messages dropped since the token bucket was last full
 	lastRead atomic.Int64 // unix nanoseconds when the last frame began; the keepalive cuts silent clients
