@@ -706,7 +706,7 @@ func TestGoPeerTransferCancel(t *testing.T) {
 const chromiumDataOnlyRcvbuf = 2 * 64 << 10
 
 // wantLargeReceiveBuffer checks that the browser's UDP socket at the other end of conn has a larger receive
-// buffer than Chromium gives a data-only connection: the inactive video section of every offer (SDK and Go
+// buffer than Chromium gives a data-only connection: the empty video section of every offer (SDK and Go
 // peer) is there for this (docs/datachannel.md, "A video section that carries nothing").
 func wantLargeReceiveBuffer(t *testing.T, conn *peer.Conn) {
 	t.Helper()

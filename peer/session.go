@@ -453,7 +453,7 @@ func (r *Request) Accept(ctx context.Context) (*Conn, error) { return r.s.accept
 // Decline refuses the request.
 func (r *Request) Decline() error { return r.s.decline() }
 
-// addReceiveBufferHint adds an inactive video section to an offer: a Chromium on the other side gives the
+// addReceiveBufferHint adds a video section that carries nothing to an offer: a Chromium on the other side gives the
 // connection's UDP socket a 1 MiB receive buffer only when the connection has video, and otherwise 64 KiB, which
 // overflows (and loses most of a transfer's packets) as soon as more than ~55 datagrams are in flight
 // (docs/datachannel.md, "A video section that carries nothing"). pion leaves an inactive section out of its
