@@ -15,6 +15,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/p2plobby/p2plobby/internal/pionlog"
 	"github.com/p2plobby/p2plobby/peer"
 )
 
@@ -87,7 +88,8 @@ func (f *peerFlags) dial(ctx context.Context, c *cli) (*peer.Client, int) {
 	}
 	opts := &peer.Options{Room: f.room, Name: f.name, Token: f.token, Loopback: f.loopback, RelayOnly: f.relayOnly}
 	if f.verbose {
-		opts.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		// pion's own debug messages too: scripts/bench-wan.sh counts SCTP's retransmission timeouts in them.
+		opts.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: pionlog.LevelDebug}))
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()

@@ -1,5 +1,6 @@
 // Package pionlog sends pion's logs to a slog.Logger, every level at debug: pion reports many recoverable
 // conditions (a failed candidate pair, a closed socket, a client that gave up) that are not ours to surface.
+// pion's own debug messages (SCTP's retransmission timeouts among them) go at LevelDebug, below slog's debug.
 package pionlog
 
 import (
@@ -9,6 +10,9 @@ import (
 
 	"github.com/pion/logging"
 )
+
+// LevelDebug is the level of pion's debug messages: a logger enabled at slog.LevelDebug does not see them.
+const LevelDebug = slog.LevelDebug - 4
 
 // Factory is a pion logging.LoggerFactory writing to Log.
 type Factory struct{ Log *slog.Logger }
@@ -20,16 +24,18 @@ func (f Factory) NewLogger(scope string) logging.LeveledLogger {
 
 type scoped struct{ log *slog.Logger }
 
-func (s scoped) logf(format string, args ...any) {
-	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug(fmt.Sprintf(format, args...))
+func (s scoped) logf(format string, args ...any) { s.logAt(slog.LevelDebug, format, args...) }
+
+func (s scoped) logAt(level slog.Level, format string, args ...any) {
+	if s.log.Enabled(context.Background(), level) {
+		s.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 	}
 }
 
 func (s scoped) Trace(string)              {}
 func (s scoped) Tracef(string, ...any)     {}
-func (s scoped) Debug(string)              {}
-func (s scoped) Debugf(string, ...any)     {}
+func (s scoped) Debug(msg string)          { s.logAt(LevelDebug, "%s", msg) }
+func (s scoped) Debugf(f string, a ...any) { s.logAt(LevelDebug, f, a...) }
 func (s scoped) Info(msg string)           { s.logf("%s", msg) }
 func (s scoped) Infof(f string, a ...any)  { s.logf(f, a...) }
 func (s scoped) Warn(msg string)           { s.logf("%s", msg) }
