@@ -21,12 +21,14 @@ const MaxChatBytes = 16 << 10
 const (
 	defaultChunk   = 64 << 10
 	maxChunk       = 256 << 10 // also the max-message-size this side announces
-	highWater      = 4 << 20
-	lowWater       = 1 << 20
-	ctrlBuffer     = 16 << 10 // control messages are read into this, or once into maxChunk when larger
+	ctrlBuffer     = 16 << 10  // control messages are read into this, or once into maxChunk when larger
 	chatBuffer     = 1024
 	transferBuffer = 64
-	byeDrain       = 300 * time.Millisecond
+	// byeDrain bounds how long a bye waits for the other side to read it (and the verdicts before it). Over
+	// 80 ms with 1% loss, 300 ms was too short when the bye or a verdict had to be resent: the receiver had the
+	// file and left, and the sender, missing the verdict, reported the transfer interrupted (1 run in 12).
+	// Normally it returns after one round trip; the bound only matters when the other side is gone.
+	byeDrain = 2 * time.Second
 )
 
 // ChatMessage is a chat message from the other side.

@@ -11,15 +11,12 @@ import (
 // cwnd, which then grows by one MTU per RTT, so at 80 ms and 1% loss a transfer settles at about
 // 1.22 × MTU ÷ (RTT × √p) ≈ 0.2 MB/s, whatever the path's capacity.
 const (
-	// wanMinCwnd is the floor of the congestion window: a loss never takes the sender below this many bytes
-	// in flight (13 MB/s at 80 ms), so random loss costs little. At 80 ms / 1% loss (64 MiB, one run each):
-	// 256 KiB gave 2.7 MB/s, 512 KiB 3.9–5.4, 1 MiB 5.4–8.8 (croc: 7.8). The price: on a bottleneck slower
-	// than 1 MiB per RTT we keep up to 1 MiB in flight regardless of loss, i.e. a standing queue (or drops)
-	// at that bottleneck, up to ~0.8 s at 10 Mbit/s. The throughput stays the bottleneck's.
-	wanMinCwnd = 1 << 20
-	// wanCwndCAStep is how much cwnd grows per RTT in congestion avoidance (pion: one MTU), so that the window
-	// regrows after a loss in a few RTTs rather than hundreds.
-	wanCwndCAStep = 16 << 10
+	// wanMinCwnd is the floor of SCTP's congestion window, set to the send window's ceiling so that SCTP's
+	// window never limits a file transfer: the transfer's own window and pacing (sendwindow.go), sized from
+	// the path's measured delivery rate and RTT, do. SCTP's window halves on every loss, and at 80 ms / 1% loss
+	// every round trip has several: with a floor of 1 MiB it sat on the floor (13 MB/s at 80 ms at most; 256
+	// KiB gave 2.7 MB/s, 512 KiB 3.9–5.4), and any higher fixed floor overruns a slow bottleneck.
+	wanMinCwnd = maxSendWindow
 	// wanFastRtxWnd is how many bytes fast retransmission may resend at once (pion: one MTU): several chunks
 	// lost in one window are resent in one round trip, not one per SACK.
 	wanFastRtxWnd = 64 << 10
@@ -36,7 +33,6 @@ const (
 // tuneSCTPForWAN applies the settings above.
 func tuneSCTPForWAN(se *webrtc.SettingEngine) {
 	se.SetSCTPMinCwnd(wanMinCwnd)
-	se.SetSCTPCwndCAStep(wanCwndCAStep)
 	se.SetSCTPFastRtxWnd(wanFastRtxWnd)
 	se.SetSCTPRTOMax(wanRTOMax)
 	se.SetSCTPMaxReceiveBufferSize(wanReceiveBuffer)

@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // FileInfo describes one file of a transfer, as announced in {"t":"files"}.
@@ -193,7 +194,6 @@ func (c *Conn) SendFiles(ctx context.Context, files []FileSource, progress func(
 	}
 	defer ch.rwc.Close()
 	low := make(chan struct{}, 1)
-	ch.dc.SetBufferedAmountLowThreshold(lowWater)
 	ch.dc.OnBufferedAmountLow(func() {
 		select {
 		case low <- struct{}{}:
@@ -201,7 +201,11 @@ func (c *Conn) SendFiles(ctx context.Context, files []FileSource, progress func(
 		}
 	})
 
-	st := &sendState{c: c, ctx: ctx, tid: tid, files: files, out: out, ch: ch, low: low, total: total, progress: progress}
+	st := &sendState{c: c, ctx: ctx, tid: tid, files: files, out: out, ch: ch, low: low, win: newSendWindow(),
+		total: total, progress: progress}
+	defer func() {
+		c.log.Debug("send window", "tid", tid, "window", st.win.win, "min_rtt", st.win.minRTT, "waits", st.waits)
+	}()
 	buf := make([]byte, c.chunkSize())
 	for i, f := range files {
 		if err := st.sendFile(i, f, buf); err != nil {
@@ -298,6 +302,11 @@ type sendState struct {
 	out          *outgoing
 	ch           *channel
 	low          chan struct{}
+	win          *sendWindow
+	threshold    int    // the data channel's buffered-amount-low threshold
+	written      uint64 // bytes written to the channel: what SCTP has delivered is this less its buffered amount
+	waits        int    // times pace waited for the window
+	pacer        *time.Timer
 	total, sent  int64
 	progress     func(Progress)
 	cancelReason string     // set when the other side must be told to cancel
@@ -329,6 +338,7 @@ func (st *sendState) sendFile(i int, f FileSource, buf []byte) error {
 			if _, err := st.ch.rwc.Write(buf[:k]); err != nil {
 				return st.c.interrupted(err)
 			}
+			st.written += uint64(k)
 			n += int64(k)
 			st.sent += int64(k)
 			st.progress(Progress{TID: st.tid, Index: i, Name: f.Name, Bytes: n, Size: f.Size, TotalBytes: st.sent, TotalSize: st.total})
@@ -352,16 +362,36 @@ func (st *sendState) sendFile(i int, f FileSource, buf []byte) error {
 	if _, err := st.ch.rwc.WriteDataChannel(b, true); err != nil {
 		return st.c.interrupted(err)
 	}
+	st.written += uint64(len(b))
 	if f.Size == 0 {
 		st.progress(Progress{TID: st.tid, Index: i, Name: f.Name, TotalBytes: st.sent, TotalSize: st.total})
 	}
 	return nil
 }
 
-// pace waits until k more bytes fit under the high-water mark; it also notices an early cancel or failure, and
-// the end of ctx.
+// pace waits until k more bytes fit in the send window and the pacing rate allows them (sendWindow); it also
+// notices an early cancel or failure, and the end of ctx.
 func (st *sendState) pace(k int) error {
-	for st.ch.dc.BufferedAmount()+uint64(k) > highWater {
+	for {
+		buffered := st.ch.dc.BufferedAmount()
+		var srtt time.Duration
+		if sctp := st.c.pc.SCTP(); sctp != nil {
+			srtt = time.Duration(sctp.Stats().SmoothedRoundTripTime * float64(time.Second))
+		}
+		win := st.win.update(time.Now(), st.written-buffered, srtt)
+		if buffered+uint64(k) <= uint64(win) {
+			break
+		}
+		// Woken when the buffered amount falls to where k fits. The threshold is set before the amount is read
+		// again, so a fall between the two still wakes us.
+		if thr := win - k; thr != st.threshold {
+			st.ch.dc.SetBufferedAmountLowThreshold(uint64(thr))
+			st.threshold = thr
+		}
+		if st.ch.dc.BufferedAmount()+uint64(k) <= uint64(win) {
+			break
+		}
+		st.waits++
 		select {
 		case <-st.low:
 		case m := <-st.out.ev:
@@ -371,6 +401,32 @@ func (st *sendState) pace(k int) error {
 		case <-st.c.s.done:
 			return st.c.interrupted(nil)
 		case <-st.ctx.Done():
+			st.cancelReason = "canceled by the sender"
+			return st.ctx.Err()
+		}
+	}
+	for {
+		d := st.win.wait(time.Now(), k)
+		if d <= 0 {
+			break
+		}
+		if st.pacer == nil {
+			st.pacer = time.NewTimer(d)
+		} else {
+			st.pacer.Reset(d)
+		}
+		select {
+		case <-st.pacer.C:
+		case m := <-st.out.ev:
+			st.pacer.Stop()
+			if err := st.whileSending(m); err != nil {
+				return err
+			}
+		case <-st.c.s.done:
+			st.pacer.Stop()
+			return st.c.interrupted(nil)
+		case <-st.ctx.Done():
+			st.pacer.Stop()
 			st.cancelReason = "canceled by the sender"
 			return st.ctx.Err()
 		}
