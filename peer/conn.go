@@ -24,11 +24,14 @@ const (
 	ctrlBuffer     = 16 << 10  // control messages are read into this, or once into maxChunk when larger
 	chatBuffer     = 1024
 	transferBuffer = 64
-	// byeDrain bounds how long a bye waits for the other side to read it (and the verdicts before it). Over
-	// 80 ms with 1% loss, 300 ms was too short when the bye or a verdict had to be resent: the receiver had the
-	// file and left, and the sender, missing the verdict, reported the transfer interrupted (1 run in 12).
-	// Normally it returns after one round trip; the bound only matters when the other side is gone.
-	byeDrain = 2 * time.Second
+	// byeAcked bounds how long a bye waits for SCTP to have the bye (and the verdicts before it) acknowledged by
+	// the other side. Over 80 ms with 1% loss a lost packet takes a few round trips to resend: with one bound
+	// of 300 ms for everything, a receiver that had the whole file sometimes left before its verdict arrived,
+	// and the sender reported the transfer interrupted (1 run in 12). It returns as soon as all is acknowledged.
+	byeAcked = 2 * time.Second
+	// byeRead bounds the wait that follows, for the other side to read the bye and end the connection: its
+	// SCTP has everything by then, and a peer that closes without telling would hold us for all of it.
+	byeRead = 300 * time.Millisecond
 )
 
 // ChatMessage is a chat message from the other side.
@@ -195,14 +198,18 @@ func (c *Conn) sendBye() {
 	if c.sendCtrl(&ctrlMsg{T: tBye}) != nil {
 		return
 	}
-	deadline := time.Now().Add(byeDrain)
+	deadline := time.Now().Add(byeAcked)
 	for c.ctrl.dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-c.ctrlDone: // the other side has read the bye and ended the connection
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	// Handed to SCTP is not yet delivered: closing now could lose the last chat before the bye on a busy
-	// machine. The other side ends the connection once it has read the bye (and so everything before it), which
-	// stops our reader; wait for that, within the same bound.
-	t := time.NewTimer(time.Until(deadline))
+	// Acknowledged is not yet read: closing now could lose the last chat before the bye on a busy machine. The
+	// other side ends the connection once it has read the bye (and so everything before it), which stops our
+	// reader; wait for that, briefly.
+	t := time.NewTimer(byeRead)
 	defer t.Stop()
 	select {
 	case <-c.ctrlDone:

@@ -389,6 +389,11 @@ func benchWANOnce(t *testing.T, cond WANConfig, tool, p2p, croc, file string, si
 		qa, _ := a.Command("cat", "/sys/class/net/wan0/statistics/tx_dropped").Output()
 		t.Logf("link a→b %+v, b→a %+v; wan-a TUN tx_dropped %s; sender's T3-rtx timeouts logged: %d", ab, ba,
 			bytes.TrimSpace(qa), strings.Count(logs["tx"].String(), "T3-rtx timed out"))
+		for l := range strings.Lines(logs["tx"].String()) {
+			if i := strings.Index(l, `msg="send window"`); i >= 0 { // the p2plobby sender's window at the end
+				t.Logf("sender: %s", strings.TrimSpace(l[i:]))
+			}
+		}
 	}
 	if rxErr != nil || txErr != nil {
 		return fail(fmt.Errorf("receiver: %v, sender: %v", rxErr, txErr))
