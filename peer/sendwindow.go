@@ -14,10 +14,15 @@ const (
 	maxSendWindow = 4 << 20
 	// sendWindowSamples is how many delivery-rate samples, one per round trip, the window's maximum covers.
 	sendWindowSamples = 10
-	// pacingGain × the highest recent delivery rate is the fastest a transfer writes: a window that opens at
-	// once (a burst of acknowledgements) is spread over time instead of leaving as one burst that overflows
-	// a queue on the path, and the rate can still double every round trip while the path has room.
-	pacingGain = 2
+	// startupGain × the highest recent delivery rate is the fastest a transfer writes until the rate stops
+	// growing, pacingGain × after: a window that opens at once (a burst of acknowledgements) is spread over
+	// time instead of leaving as one burst that overflows a queue on the path (or the receiving browser's
+	// socket), the rate can double every round trip while the path has room, and once it is full the sender
+	// still probes a quarter above it, as BBR does.
+	startupGain = 2
+	pacingGain  = 1.25
+	// fullRounds samples without the rate growing by a quarter mean the path is full (BBR's test).
+	fullRounds = 3
 	// minRateSample is the shortest delivery-rate sample and the shortest RTT the window is sized for, for
 	// paths (loopback, a LAN) whose round trip is shorter than the scheduler's noise.
 	minRateSample = 10 * time.Millisecond
@@ -40,6 +45,10 @@ type sendWindow struct {
 	rates [sendWindowSamples]float64
 	n     int     // samples taken
 	best  float64 // highest of rates, bytes/s
+
+	full     bool    // the rate stopped growing: pace at pacingGain, no longer startupGain
+	fullRate float64 // the rate the growth test compares with
+	flat     int     // samples since the rate last grew by a quarter
 
 	next time.Time // pacing: when the next write may go
 }
@@ -67,6 +76,13 @@ func (w *sendWindow) update(now time.Time, delivered uint64, srtt time.Duration)
 	for _, r := range w.rates {
 		w.best = max(w.best, r)
 	}
+	if !w.full {
+		if w.best >= 1.25*w.fullRate {
+			w.fullRate, w.flat = w.best, 0
+		} else if w.flat++; w.flat >= fullRounds {
+			w.full = true
+		}
+	}
 	// Round trips under minRateSample count as minRateSample: on loopback or a LAN the receiver's scheduling
 	// and collector pauses, not the path, decide how much must be in flight (a 256 KiB window on loopback
 	// gave 55–58 MB/s, 1 MiB 66–71).
@@ -84,6 +100,10 @@ func (w *sendWindow) wait(now time.Time, k int) time.Duration {
 		return w.next.Sub(now)
 	}
 	// Time not used (the writer waited for the window or the disk) is not saved up for a burst later.
-	w.next = now.Add(time.Duration(float64(k) / (pacingGain * w.best) * float64(time.Second)))
+	gain := float64(startupGain)
+	if w.full {
+		gain = pacingGain
+	}
+	w.next = now.Add(time.Duration(float64(k) / (gain * w.best) * float64(time.Second)))
 	return 0
 }

@@ -91,12 +91,32 @@ func TestSendWindowPacing(t *testing.T) {
 			t.Fatalf("write %d before any measurement waits %v", i, d)
 		}
 	}
-	_, now, _ := feed(w, t0, 0, 10e6, 80*time.Millisecond, 10*time.Millisecond, time.Second)
+	// A rate that doubles every round trip: still starting up, paced at startupGain.
+	now, d, rate := t0, uint64(0), 1e6
+	for range 5 {
+		_, now, d = feed(w, now, d, rate, 80*time.Millisecond, 10*time.Millisecond, 80*time.Millisecond)
+		rate *= 2
+	}
+	if w.full {
+		t.Fatalf("path taken as full while the rate doubled every round trip (best %.0f)", w.best)
+	}
 	if d := w.wait(now, 64<<10); d != 0 {
 		t.Fatalf("first paced write waits %v", d)
 	}
-	// 64 KiB at twice 10 MB/s: 3.28 ms until the next write.
-	want := time.Duration(float64(64<<10) / 20e6 * float64(time.Second))
+	if got, want := w.wait(now, 64<<10), time.Duration(float64(64<<10)/(startupGain*w.best)*float64(time.Second)); got != want {
+		t.Fatalf("write in startup waits %v, want %v", got, want)
+	}
+	// The same rate for a second: the path is full, paced at pacingGain.
+	_, now, _ = feed(w, now, d, 10e6, 80*time.Millisecond, 10*time.Millisecond, time.Second)
+	if !w.full {
+		t.Fatal("path not taken as full after a second at one rate")
+	}
+	now = now.Add(time.Second)
+	if d := w.wait(now, 64<<10); d != 0 {
+		t.Fatalf("first write after a pause waits %v", d)
+	}
+	// 64 KiB at 1.25 × the best recent rate.
+	want := time.Duration(float64(64<<10) / (pacingGain * w.best) * float64(time.Second))
 	if d := w.wait(now, 64<<10); d != want {
 		t.Fatalf("second write waits %v, want %v", d, want)
 	}
