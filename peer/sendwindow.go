@@ -21,8 +21,9 @@ const (
 	// still probes a quarter above it, as BBR does.
 	startupGain = 2
 	pacingGain  = 1.25
-	// fullRounds samples without the rate growing by a quarter mean the path is full (BBR's test).
+	// fullRounds samples without the rate growing by fullGrowth mean the path is full (BBR's test).
 	fullRounds = 3
+	fullGrowth = 1.25
 	// minRateSample is the shortest delivery-rate sample and the shortest RTT the window is sized for, for
 	// paths (loopback, a LAN) whose round trip is shorter than the scheduler's noise.
 	minRateSample = 10 * time.Millisecond
@@ -48,7 +49,7 @@ type sendWindow struct {
 
 	full     bool    // the rate stopped growing: pace at pacingGain, no longer startupGain
 	fullRate float64 // the rate the growth test compares with
-	flat     int     // samples since the rate last grew by a quarter
+	flat     int     // samples since the rate last grew by fullGrowth
 
 	next time.Time // pacing: when the next write may go
 }
@@ -65,8 +66,12 @@ func (w *sendWindow) update(now time.Time, delivered uint64, srtt time.Duration)
 		w.t0, w.d0 = now, delivered
 		return w.win
 	}
+	// Round trips under minRateSample count as minRateSample: on loopback or a LAN the receiver's scheduling
+	// and collector pauses, not the path, decide how much must be in flight (a 256 KiB window on loopback
+	// gave 55–58 MB/s, 1 MiB 66–71).
+	rtt := max(w.minRTT, minRateSample)
 	el := now.Sub(w.t0)
-	if w.minRTT == 0 || el < max(w.minRTT, minRateSample) {
+	if w.minRTT == 0 || el < rtt {
 		return w.win
 	}
 	w.rates[w.n%len(w.rates)] = float64(delivered-w.d0) / el.Seconds()
@@ -77,16 +82,13 @@ func (w *sendWindow) update(now time.Time, delivered uint64, srtt time.Duration)
 		w.best = max(w.best, r)
 	}
 	if !w.full {
-		if w.best >= 1.25*w.fullRate {
+		if w.best >= fullGrowth*w.fullRate {
 			w.fullRate, w.flat = w.best, 0
 		} else if w.flat++; w.flat >= fullRounds {
 			w.full = true
 		}
 	}
-	// Round trips under minRateSample count as minRateSample: on loopback or a LAN the receiver's scheduling
-	// and collector pauses, not the path, decide how much must be in flight (a 256 KiB window on loopback
-	// gave 55–58 MB/s, 1 MiB 66–71).
-	w.win = int(min(max(2*w.best*max(w.minRTT, minRateSample).Seconds(), minSendWindow), maxSendWindow))
+	w.win = int(min(max(2*w.best*rtt.Seconds(), minSendWindow), maxSendWindow))
 	return w.win
 }
 

@@ -392,17 +392,8 @@ func (st *sendState) pace(k int) error {
 			break
 		}
 		st.waits++
-		select {
-		case <-st.low:
-		case m := <-st.out.ev:
-			if err := st.whileSending(m); err != nil {
-				return err
-			}
-		case <-st.c.s.done:
-			return st.c.interrupted(nil)
-		case <-st.ctx.Done():
-			st.cancelReason = "canceled by the sender"
-			return st.ctx.Err()
+		if err := await(st, st.low); err != nil {
+			return err
 		}
 	}
 	for {
@@ -413,22 +404,10 @@ func (st *sendState) pace(k int) error {
 		if st.pacer == nil {
 			st.pacer = time.NewTimer(d)
 		} else {
-			st.pacer.Reset(d)
+			st.pacer.Reset(d) // since Go 1.23 a Reset timer never delivers a stale tick
 		}
-		select {
-		case <-st.pacer.C:
-		case m := <-st.out.ev:
-			st.pacer.Stop()
-			if err := st.whileSending(m); err != nil {
-				return err
-			}
-		case <-st.c.s.done:
-			st.pacer.Stop()
-			return st.c.interrupted(nil)
-		case <-st.ctx.Done():
-			st.pacer.Stop()
-			st.cancelReason = "canceled by the sender"
-			return st.ctx.Err()
+		if err := await(st, st.pacer.C); err != nil {
+			return err
 		}
 	}
 	select {
@@ -441,6 +420,22 @@ func (st *sendState) pace(k int) error {
 		return st.ctx.Err()
 	default:
 		return nil
+	}
+}
+
+// await waits for wake while files are being sent, handling what may arrive meanwhile: a message from the
+// receiver, the end of the session, the end of ctx.
+func await[T any](st *sendState, wake <-chan T) error {
+	select {
+	case <-wake:
+		return nil
+	case m := <-st.out.ev:
+		return st.whileSending(m)
+	case <-st.c.s.done:
+		return st.c.interrupted(nil)
+	case <-st.ctx.Done():
+		st.cancelReason = "canceled by the sender"
+		return st.ctx.Err()
 	}
 }
 
