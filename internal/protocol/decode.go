@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -324,6 +326,18 @@ func (s *scanner) string() bool {
 	d := s.data
 	i := s.i + 1 // "
 	for i < len(d) {
+		// Relays are mostly ~1 KB of SDP: skip plain ASCII eight bytes at a time.
+		for i+8 <= len(d) {
+			special := plainASCII8(binary.LittleEndian.Uint64(d[i:]))
+			if special != 0 {
+				i += bits.TrailingZeros64(special) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(d) {
+			break
+		}
 		c := d[i]
 		switch {
 		case c == '"':
@@ -357,6 +371,19 @@ func (s *scanner) string() bool {
 		}
 	}
 	return false
+}
+
+// plainASCII8 returns, for the eight bytes of x (little-endian), a mask whose lowest set bit is the high bit
+// of the first byte that needs a closer look: '"', '\\', a control character or a non-ASCII byte; 0 if none
+// does. Bits above the lowest may be false alarms (a borrow carries into the next byte), never the lowest:
+// a borrow only starts at a byte that is itself special.
+func plainASCII8(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	t := x - 0x20*ones         // a byte below 0x20 borrows
+	t |= (x ^ '"'*ones) - ones // a '"' becomes 0 and borrows
+	t |= (x ^ '\\'*ones) - ones
+	t |= x // a byte ≥ 0x80
+	return t & highs
 }
 
 func isHex(c byte) bool {

@@ -2,7 +2,10 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"testing"
 	"unicode/utf8"
 )
@@ -158,4 +161,44 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 	}
 	f.Add(benchOffer)
 	f.Fuzz(checkAgainstReference)
+}
+
+// TestPlainASCII8 checks the eight-byte skip against a byte loop: every byte value at every position of an
+// otherwise plain word, and random words, must report the first special byte exactly.
+func TestPlainASCII8(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if special(c) {
+				return i
+			}
+		}
+		return 8
+	}
+	check := func(w [8]byte) {
+		t.Helper()
+		got := 8
+		if m := plainASCII8(binary.LittleEndian.Uint64(w[:])); m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if want := first(w); got != want {
+			t.Fatalf("%q: first special byte at %d, want %d", w[:], got, want)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			w := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+			w[pos] = byte(c)
+			check(w)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 0x1f, 0x20, 0x21, '"', 0x23, '[', '\\', ']', 0x7f, 0x80, 0xc3, 0xff, 'a'}
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		check(w)
+	}
 }
