@@ -293,22 +293,25 @@ type Association struct {
 	restartGeneration       uint64
 	payloadQueue            *receivePayloadQueue
 	inflightQueue           *payloadQueue
-	pendingQueue            *pendingQueue
-	controlQueue            *controlQueue
-	mtu                     uint32
-	maxPayloadSize          uint32       // max DATA chunk payload size
-	srtt                    atomic.Value // type float64
-	cumulativeTSNAckPoint   uint32
-	advancedPeerTSNAckPoint uint32
-	useForwardTSN           bool
-	useIForwardTSN          bool
-	useInterleaving         bool
-	localInterleaving       bool
-	peerInterleaving        bool
-	peerForwardTSN          bool
-	peerIForwardTSN         bool
-	sendZeroChecksum        bool
-	recvZeroChecksum        bool
+	// p2plobby: the TSN ranges the last SACK acknowledged selectively; their chunks are acked already, and a
+	// SACK repeats every range behind a hole, so they are not visited again. sackedSpare is the other buffer.
+	sackedRanges, sackedSpare []tsnRange
+	pendingQueue              *pendingQueue
+	controlQueue              *controlQueue
+	mtu                       uint32
+	maxPayloadSize            uint32       // max DATA chunk payload size
+	srtt                      atomic.Value // type float64
+	cumulativeTSNAckPoint     uint32
+	advancedPeerTSNAckPoint   uint32
+	useForwardTSN             bool
+	useIForwardTSN            bool
+	useInterleaving           bool
+	localInterleaving         bool
+	peerInterleaving          bool
+	peerForwardTSN            bool
+	peerIForwardTSN           bool
+	sendZeroChecksum          bool
+	recvZeroChecksum          bool
 
 	// Congestion control parameters
 	maxReceiveBufferSize      uint32
@@ -2290,6 +2293,7 @@ func (a *Association) restartAssociation(candidate restartCookie, init *chunkIni
 	a.unblockPendingWrites()
 	a.payloadQueue = newReceivePayloadQueue(getMaxTSNOffset(a.maxReceiveBufferSize))
 	a.inflightQueue = newPayloadQueue()
+	a.sackedRanges = a.sackedRanges[:0]
 	a.pendingQueue = pending
 	a.controlQueue = newControlQueue()
 	clear(a.reconfigs)
@@ -2761,7 +2765,7 @@ func (a *Association) handlePeerLastTSNAndAcknowledgement(sackImmediately bool) 
 
 	hasPacketLoss := (a.payloadQueue.size() > 0)
 	if hasPacketLoss {
-		a.log.Tracef("[%s] packetloss: %s", a.name, a.payloadQueue.getGapAckBlocksString())
+		a.log.Tracef("[%s] packetloss: %s", a.name, gapAckBlocksText{a.payloadQueue})
 	}
 
 	// RFC 4960 $6.7: SHOULD ack immediately when detecting a gap.
@@ -3009,9 +3013,28 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 	htna = selectiveAckChunk.cumulativeTSNAck
 
 	// Mark selectively acknowledged chunks as "acked"
+	prev, cur := a.sackedRanges, a.sackedSpare[:0]
+	next := 0 // the first range of prev that may hold tsn (SACKs list their blocks in order)
 	for _, g := range selectiveAckChunk.gapAckBlocks {
+		cur = append(cur, tsnRange{
+			first: selectiveAckChunk.cumulativeTSNAck + uint32(g.start),
+			last:  selectiveAckChunk.cumulativeTSNAck + uint32(g.end),
+		})
 		for i := uint32(g.start); i <= uint32(g.end); i++ {
 			tsn := selectiveAckChunk.cumulativeTSNAck + i
+			for next < len(prev) && sna32LT(prev[next].last, tsn) {
+				next++
+			}
+			if next < len(prev) && sna32LTE(prev[next].first, tsn) {
+				// acked by an earlier SACK: skip to the end of that range or of this block
+				skip := min(prev[next].last-tsn, uint32(g.end)-i)
+				i += skip
+				if sna32LT(htna, tsn+skip) {
+					htna = tsn + skip
+				}
+
+				continue
+			}
 			chunkPayload, ok := a.inflightQueue.get(tsn)
 			if !ok {
 				return nil, 0, time.Time{}, 0, false, fmt.Errorf("%w: %v", ErrTSNRequestNotExist, tsn)
@@ -3060,8 +3083,13 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 		}
 	}
 
+	a.sackedRanges, a.sackedSpare = cur, prev
+
 	return bytesAckedPerStream, htna, newestDeliveredSendTime, newestDeliveredOrigTSN, deliveredFound, nil
 }
+
+// tsnRange is an inclusive range of TSNs.
+type tsnRange struct{ first, last uint32 }
 
 // The caller should hold the association lock.
 func (a *Association) streamForAcknowledgedChunk(chunk *chunkPayloadData) *Stream {
@@ -3167,7 +3195,17 @@ func (a *Association) processFastRetransmission( //nolint:gocognit
 			}
 		}
 
+		next := 0 // the first gap block that may hold tsn
 		for tsn := cumTSNAckPoint + 1; sna32LT(tsn, maxTSN); tsn++ {
+			// p2plobby: every chunk in a gap block was marked acked by this SACK; only the holes need a look.
+			for next < len(gapAckBlocks) && sna32LT(cumTSNAckPoint+uint32(gapAckBlocks[next].end), tsn) {
+				next++
+			}
+			if next < len(gapAckBlocks) && sna32LTE(cumTSNAckPoint+uint32(gapAckBlocks[next].start), tsn) {
+				tsn = cumTSNAckPoint + uint32(gapAckBlocks[next].end)
+
+				continue
+			}
 			c, ok := a.inflightQueue.get(tsn)
 			if !ok {
 				return fmt.Errorf("%w: %v", ErrTSNRequestNotExist, tsn)

@@ -258,6 +258,54 @@ func (p *chunkPayloadData) marshal() ([]byte, error) { //nolint:cyclop
 	return p.chunkHeader.marshal()
 }
 
+// appendTo appends the chunk as marshal would return it, without marshal's two intermediate buffers
+// (p2plobby: three allocations and copies of every chunk's payload were a tenth of a sender's CPU).
+func (p *chunkPayloadData) appendTo(raw []byte) []byte {
+	typ, headerSize := ctPayloadData, payloadDataHeaderSize
+	if p.isIData() {
+		typ, headerSize = ctIData, iDataHeaderSize
+	}
+	flags := uint8(0)
+	if p.endingFragment {
+		flags = 1
+	}
+	if p.beginningFragment {
+		flags |= 1 << 1
+	}
+	if p.unordered {
+		flags |= 1 << 2
+	}
+	if p.immediateSack {
+		flags |= 1 << 3
+	}
+	p.chunkHeader.flags = flags
+	p.chunkHeader.typ = typ
+
+	start := len(raw)
+	raw = append(raw, make([]byte, chunkHeaderSize+headerSize)...)
+	hdr := raw[start:]
+	hdr[0] = uint8(typ)
+	hdr[1] = flags
+	binary.BigEndian.PutUint16(hdr[2:], uint16(chunkHeaderSize+headerSize+len(p.userData))) //nolint:gosec // G115
+	val := hdr[chunkHeaderSize:]
+	binary.BigEndian.PutUint32(val[0:], p.tsn)
+	binary.BigEndian.PutUint16(val[4:], p.streamIdentifier)
+	if typ == ctIData {
+		binary.BigEndian.PutUint16(val[6:], 0)
+		binary.BigEndian.PutUint32(val[8:], p.messageIdentifier)
+		if p.beginningFragment {
+			binary.BigEndian.PutUint32(val[12:], uint32(p.payloadType))
+		} else {
+			binary.BigEndian.PutUint32(val[12:], p.fragmentSequenceNumber)
+		}
+	} else {
+		binary.BigEndian.PutUint16(val[6:], p.streamSequenceNumber)
+		binary.BigEndian.PutUint32(val[8:], uint32(p.payloadType))
+	}
+
+	return append(raw, p.userData...)
+}
+
 func (p *chunkPayloadData) check() (abort bool, err error) {
 	return false, nil
 }

@@ -172,7 +172,14 @@ func (p *packet) unmarshal(doChecksum bool, raw []byte) error { //nolint:cyclop
 }
 
 func (p *packet) marshal(doChecksum bool) ([]byte, error) {
-	raw := make([]byte, packetHeaderSize)
+	// p2plobby: one buffer for the whole packet; data chunks are written straight into it.
+	size := packetHeaderSize
+	for _, c := range p.chunks {
+		if d, ok := c.(*chunkPayloadData); ok {
+			size += chunkHeaderSize + iDataHeaderSize + len(d.userData) + 3
+		}
+	}
+	raw := make([]byte, packetHeaderSize, size)
 
 	// Populate static headers
 	// 8-12 is Checksum which will be populated when packet is complete
@@ -182,11 +189,15 @@ func (p *packet) marshal(doChecksum bool) ([]byte, error) {
 
 	// Populate chunks
 	for _, c := range p.chunks {
-		chunkRaw, err := c.marshal()
-		if err != nil {
-			return nil, err
+		if d, ok := c.(*chunkPayloadData); ok {
+			raw = d.appendTo(raw)
+		} else {
+			chunkRaw, err := c.marshal()
+			if err != nil {
+				return nil, err
+			}
+			raw = append(raw, chunkRaw...) //nolint:makezero // todo:fix
 		}
-		raw = append(raw, chunkRaw...) //nolint:makezero // todo:fix
 
 		paddingNeeded := getPadding(len(raw))
 		if paddingNeeded != 0 {

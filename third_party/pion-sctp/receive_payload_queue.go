@@ -211,6 +211,12 @@ func (q *receivePayloadQueue) getGapAckBlocks(maxBlocks int) (gapAckBlocks []gap
 	return gapAckBlocks
 }
 
+// gapAckBlocksText prints the queue's gap ack blocks, computed only if a logger formats it (p2plobby: the
+// receiver built this string for every packet behind a hole, though no logger printed it).
+type gapAckBlocksText struct{ q *receivePayloadQueue }
+
+func (t gapAckBlocksText) String() string { return t.q.getGapAckBlocksString() }
+
 func (q *receivePayloadQueue) getGapAckBlocksString() string {
 	gapAckBlocks := q.getGapAckBlocks(q.chunkSize)
 	var str strings.Builder
