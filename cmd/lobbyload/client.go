@@ -59,7 +59,21 @@ func newLobby(ctx context.Context, cfg *config, members int) *lobby {
 	return l
 }
 
-// newDialer returns the WebSocket dialer of every scenario.
+// handshakeTimeout bounds a dial and its WebSocket handshake: generous, as a loaded 2-core machine can stall a
+// server for seconds.
+const handshakeTimeout = 30 * time.Second
+
+// dialLoopback dials the checked loopback address of a URL's host, whatever the host resolves to.
+func (l *lobby) dialLoopback(ctx context.Context, host string) (net.Conn, error) {
+	dial, ok := l.cfg.dialAddrs[host]
+	if !ok {
+		return nil, fmt.Errorf("no checked loopback address for %s", host)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", dial)
+}
+
+// newDialer returns the gorilla/websocket dialer of the PeerJS and soak scenarios.
 func newDialer(cfg *config) *websocket.Dialer {
 	return &websocket.Dialer{
 		// Always dial the checked loopback address, whatever the URL's host resolves to.
@@ -71,7 +85,7 @@ func newDialer(cfg *config) *websocket.Dialer {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", dial)
 		},
-		HandshakeTimeout: 30 * time.Second, // generous: a loaded 2-core machine can stall a server for seconds
+		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  2048,         // a relay message (~1.2 KB) fits in one frame
 		WriteBufferPool:  &sync.Pool{}, // idle members hold no write buffer
@@ -156,8 +170,7 @@ func (l *lobby) finished(complete bool) {
 type member struct {
 	l      *lobby
 	n      int // dial order
-	conn   *websocket.Conn
-	wmu    sync.Mutex    // one writer at a time (gorilla allows one concurrent writer)
+	conn   *wsConn
 	selfCh chan struct{} // closed when self-connected arrives
 
 	// Owned by the reader goroutine; read by main after readWG.Wait.
@@ -173,14 +186,10 @@ type member struct {
 
 // dial connects member n and starts its reader.
 func (l *lobby) dial(ctx context.Context, n int) (*member, error) {
-	conn, resp, err := l.dialer.DialContext(ctx, l.cfg.urls[n%len(l.cfg.urls)].String(), nil)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
+	conn, err := dialWS(ctx, l.dialLoopback, l.cfg.urls[n%len(l.cfg.urls)], handshakeTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("dial member %d: %w", n, err)
 	}
-	conn.SetReadLimit(1 << 20)
 	m := &member{l: l, n: n, conn: conn, idx: -1, last: -1, selfCh: make(chan struct{}), seen: newBitset(l.want + 1)}
 	l.readWG.Add(1)
 	go m.read()
@@ -222,12 +231,8 @@ func (l *lobby) dialAll(n int) ([]*member, []time.Duration) {
 // read is the member's only reader: it applies lobby events to the view and hands relays to onRelay.
 func (m *member) read() {
 	defer m.l.readWG.Done()
-	buf := make([]byte, 0, 512)
 	for {
-		_, r, err := m.conn.NextReader()
-		if err == nil {
-			buf, err = readAll(buf[:0], r)
-		}
+		msg, err := m.conn.next()
 		if m.l.frozen.Load() {
 			return
 		}
@@ -237,7 +242,7 @@ func (m *member) read() {
 			}
 			return
 		}
-		m.handle(buf)
+		m.handle(msg)
 	}
 }
 
@@ -316,23 +321,15 @@ func (m *member) setCount(c int) {
 }
 
 // write sends one text message.
-func (m *member) write(b []byte) error {
-	m.wmu.Lock()
-	defer m.wmu.Unlock()
-	return m.conn.WriteMessage(websocket.TextMessage, b)
-}
+func (m *member) write(b []byte) error { return m.conn.writeText(b) }
 
 // teardown stops the readers and closes every connection; afterwards the views may be read.
 func (l *lobby) teardown(members []*member) {
 	l.frozen.Store(true)
-	bye := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	for _, m := range members {
-		if m == nil {
-			continue
+		if m != nil {
+			m.conn.closeNow() // a polite close frame, but never a wait for the answer
 		}
-		// A polite close frame, but never wait for the answer: the socket is closed right after.
-		_ = m.conn.WriteControl(websocket.CloseMessage, bye, time.Now().Add(50*time.Millisecond))
-		m.conn.Close()
 	}
 	l.readWG.Wait()
 	l.cancel(errTornDown)
