@@ -64,8 +64,8 @@ func newLobby(ctx context.Context, cfg *config, members int) *lobby {
 const handshakeTimeout = 30 * time.Second
 
 // dialLoopback dials the checked loopback address of a URL's host, whatever the host resolves to.
-func (l *lobby) dialLoopback(ctx context.Context, host string) (net.Conn, error) {
-	dial, ok := l.cfg.dialAddrs[host]
+func (c *config) dialLoopback(ctx context.Context, host string) (net.Conn, error) {
+	dial, ok := c.dialAddrs[host]
 	if !ok {
 		return nil, fmt.Errorf("no checked loopback address for %s", host)
 	}
@@ -76,14 +76,8 @@ func (l *lobby) dialLoopback(ctx context.Context, host string) (net.Conn, error)
 // newDialer returns the gorilla/websocket dialer of the PeerJS and soak scenarios.
 func newDialer(cfg *config) *websocket.Dialer {
 	return &websocket.Dialer{
-		// Always dial the checked loopback address, whatever the URL's host resolves to.
 		NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			dial, ok := cfg.dialAddrs[addr]
-			if !ok {
-				return nil, fmt.Errorf("no checked loopback address for %s", addr)
-			}
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", dial)
+			return cfg.dialLoopback(ctx, addr)
 		},
 		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   4096,
@@ -186,7 +180,7 @@ type member struct {
 
 // dial connects member n and starts its reader.
 func (l *lobby) dial(ctx context.Context, n int) (*member, error) {
-	conn, err := dialWS(ctx, l.dialLoopback, l.cfg.urls[n%len(l.cfg.urls)], handshakeTimeout)
+	conn, err := dialWS(ctx, l.cfg.dialLoopback, l.cfg.urls[n%len(l.cfg.urls)], handshakeTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("dial member %d: %w", n, err)
 	}

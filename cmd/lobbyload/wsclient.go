@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // wsConn is the lobby members' WebSocket client: frames are parsed in place from one read buffer and a message
@@ -203,19 +205,12 @@ func (c *wsConn) writeFrame(op byte, payload []byte) error {
 	default:
 		f = binary.BigEndian.AppendUint64(append(f, 0x80|127), uint64(n))
 	}
-	mask := mrand.Uint32() // a load tool's mask need not be unpredictable, only present
-	f = binary.LittleEndian.AppendUint32(f, mask)
+	var mask [4]byte
+	binary.LittleEndian.PutUint32(mask[:], mrand.Uint32()) // a load tool's mask need not be unpredictable
+	f = append(f, mask[:]...)
 	start := len(f)
 	f = append(f, payload...)
-	p := f[start:]
-	m64 := uint64(mask) | uint64(mask)<<32
-	for len(p) >= 8 {
-		binary.LittleEndian.PutUint64(p, binary.LittleEndian.Uint64(p)^m64)
-		p = p[8:]
-	}
-	for i := range p {
-		p[i] ^= byte(mask >> (8 * (i & 3)))
-	}
+	ws.Cipher(f[start:], mask, 0)
 	c.wbuf = f
 	_, err := c.c.Write(f)
 	return err
