@@ -293,25 +293,27 @@ type Association struct {
 	restartGeneration       uint64
 	payloadQueue            *receivePayloadQueue
 	inflightQueue           *payloadQueue
+
 	// p2plobby: the TSN ranges the last SACK acknowledged selectively; their chunks are acked already, and a
 	// SACK repeats every range behind a hole, so they are not visited again. sackedSpare is the other buffer.
 	sackedRanges, sackedSpare []tsnRange
-	pendingQueue              *pendingQueue
-	controlQueue              *controlQueue
-	mtu                       uint32
-	maxPayloadSize            uint32       // max DATA chunk payload size
-	srtt                      atomic.Value // type float64
-	cumulativeTSNAckPoint     uint32
-	advancedPeerTSNAckPoint   uint32
-	useForwardTSN             bool
-	useIForwardTSN            bool
-	useInterleaving           bool
-	localInterleaving         bool
-	peerInterleaving          bool
-	peerForwardTSN            bool
-	peerIForwardTSN           bool
-	sendZeroChecksum          bool
-	recvZeroChecksum          bool
+
+	pendingQueue            *pendingQueue
+	controlQueue            *controlQueue
+	mtu                     uint32
+	maxPayloadSize          uint32       // max DATA chunk payload size
+	srtt                    atomic.Value // type float64
+	cumulativeTSNAckPoint   uint32
+	advancedPeerTSNAckPoint uint32
+	useForwardTSN           bool
+	useIForwardTSN          bool
+	useInterleaving         bool
+	localInterleaving       bool
+	peerInterleaving        bool
+	peerForwardTSN          bool
+	peerIForwardTSN         bool
+	sendZeroChecksum        bool
+	recvZeroChecksum        bool
 
 	// Congestion control parameters
 	maxReceiveBufferSize      uint32
